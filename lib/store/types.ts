@@ -1,0 +1,75 @@
+/** What the rest of passim sees of the store. The http and control parts depend only on this. */
+import type { Readable } from 'node:stream';
+
+export interface ItemInfo {
+  /** sha256, 64 lowercase hex */
+  hash: string;
+  basename: string;
+  /** absolute path of the bytes on disk */
+  path: string;
+  size: number;
+  /** seconds; 0 = never expires (static-dir items) */
+  maxAge: number;
+  /** times it may be served to peers; 0 = unlimited (static-dir items) */
+  shareLimit: number;
+  /** times served to non-loopback peers so far */
+  shareCount: number;
+  /** publish (creation) time, ms since the epoch */
+  created: number;
+  /** the command line of the publisher, if known */
+  cmdline?: string;
+  /** published with --next-reboot: disabled (HTTP 423, not advertised) until the machine reboots */
+  nextReboot: boolean;
+  /** true while nextReboot holds and the boot has not changed */
+  disabled: boolean;
+  /** from a passim.d static dir: never deleted, never expires */
+  static: boolean;
+}
+
+export interface PublishOptions {
+  basename: string;
+  /** default 86400 */
+  maxAge?: number;
+  /** default 5 */
+  shareLimit?: number;
+  nextReboot?: boolean;
+  cmdline?: string;
+  /** if given, the received bytes must hash to this or the publish fails with ChecksumMismatchError */
+  expectedSha256?: string;
+}
+
+export type RemoveReason = 'unpublished' | 'expired' | 'share-limit' | 'static-gone' | 'corrupt';
+
+export interface Savings {
+  /** bytes served to peers, all time */
+  downloadSaving: number;
+  /** kg CO2e: downloadSaving × CarbonCost / 1024³ */
+  carbonSaving: number;
+}
+
+/** Events: 'added' (item), 'removed' (item, reason), 'changed' (item: disabled state or share count). */
+export interface ItemStore {
+  get(hash: string): ItemInfo | undefined;
+  list(): ItemInfo[];
+  /** hashes that should be advertised over mDNS now (enabled items, static included) */
+  advertisedHashes(): string[];
+  publish(source: Readable, opts: PublishOptions): Promise<ItemInfo>;
+  unpublish(hash: string): Promise<ItemInfo>;
+  /**
+   * Called by the HTTP server after a complete response of `bytes` to a non-loopback peer:
+   * counts a share, logs SHARE, adds to the savings, and deletes the item once the count
+   * reaches its share-limit.
+   */
+  recordShare(hash: string, peerAddress: string, bytes: number): Promise<void>;
+  /**
+   * Reserves one share before serving, so that N concurrent peers of an item with share-limit
+   * L get at most L full downloads. Returns false when no share is left. Release with
+   * releaseShare() if the response did not complete.
+   */
+  reserveShare(hash: string): boolean;
+  releaseShare(hash: string): void;
+  savings(): Savings;
+  on(event: 'added', fn: (item: ItemInfo) => void): this;
+  on(event: 'removed', fn: (item: ItemInfo, reason: RemoveReason) => void): this;
+  on(event: 'changed', fn: (item: ItemInfo) => void): this;
+}
