@@ -73,3 +73,22 @@ export interface ItemStore {
   on(event: 'removed', fn: (item: ItemInfo, reason: RemoveReason) => void): this;
   on(event: 'changed', fn: (item: ItemInfo) => void): this;
 }
+
+/** How the daemon (and tests) construct the real store in lib/store/store.ts: `new Store(opts)`, then `await store.load()`. */
+export interface StoreOptions {
+  /** audit log at <stateDir>/log/audit.log; persisted share counts under stateDir */
+  stateDir: string;
+  /** where items live; default <stateDir>/data (upstream's Path=) */
+  dataDir?: string;
+  /** dir holding passim.d/*.conf static-dir configs; undefined = no static dirs */
+  configDir?: string;
+  /** bytes; default 100 MiB */
+  maxItemSize?: number;
+  /** kg/GB; default 0.026367 */
+  carbonCost?: number;
+  /** clock in ms, injectable so expiry is tested without sleeping */
+  now?: () => number;
+  /** the current boot id (btime line of /proc/stat); injectable for next-reboot tests */
+  bootTime?: () => string;
+  logger?: import('../core/logger.js').Logger;
+}
