@@ -91,4 +91,12 @@ export interface StoreOptions {
   /** the current boot id (btime line of /proc/stat); injectable for next-reboot tests */
   bootTime?: () => string;
   logger?: import('../core/logger.js').Logger;
+  /** where item metadata goes: 'auto' (default) = xattrs if the data dir's filesystem takes them, else a sidecar */
+  metadata?: 'auto' | 'xattr' | 'sidecar';
+  /** ms between expiry runs once startTimers() is called; default 60 000 */
+  expiryIntervalMs?: number;
+  /** ms between static-dir rescans once startTimers() is called; default 60 000 */
+  rescanIntervalMs?: number;
+  /** ms to wait after a change in passim.d or a static dir before rescanning; default 200 */
+  watchDebounceMs?: number;
 }

@@ -1,0 +1,39 @@
+/** Crash-safe small-file writes: temp file in the same dir, fsync, rename, fsync the dir. */
+import { open, rename, unlink } from 'node:fs/promises';
+import { dirname, basename, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
+  const dir = dirname(path);
+  const tmp = join(dir, `.tmp-${basename(path)}-${randomBytes(6).toString('hex')}`);
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (err) {
+    await fh.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await fsyncDir(dir);
+}
+
+export function isAtomicTempName(name: string): boolean {
+  return name.startsWith('.tmp-');
+}

@@ -1,0 +1,53 @@
+/** Item metadata in xattrs on the item file, exactly as upstream passimd writes and reads them. */
+import type { Logger } from '../core/logger.js';
+import { getXattr, getXattrString, setXattr } from './xattr.js';
+import {
+  DEFAULT_MAX_AGE, DEFAULT_SHARE_LIMIT, XATTR_BOOT_TIME, XATTR_CMDLINE, XATTR_CREATED, XATTR_MAX_AGE,
+  XATTR_SHARE_LIMIT, decodeU32, encodeU32, type ItemMeta, type MetadataBackend,
+} from './item-metadata.js';
+
+export async function writeMetaXattrs(path: string, meta: ItemMeta): Promise<void> {
+  await setXattr(path, XATTR_MAX_AGE, encodeU32(meta.maxAge));
+  await setXattr(path, XATTR_SHARE_LIMIT, encodeU32(meta.shareLimit));
+  if (meta.cmdline !== undefined) await setXattr(path, XATTR_CMDLINE, Buffer.from(meta.cmdline, 'utf8'));
+  if (meta.bootTime !== undefined) await setXattr(path, XATTR_BOOT_TIME, Buffer.from(meta.bootTime, 'utf8'));
+  if (meta.created !== undefined) await setXattr(path, XATTR_CREATED, Buffer.from(String(Math.round(meta.created)), 'utf8'));
+}
+
+async function u32(path: string, name: string, fallback: number, log?: Logger): Promise<number> {
+  const raw = await getXattr(path, name);
+  if (raw === undefined) return fallback;
+  const v = decodeU32(raw);
+  if (v === undefined) {
+    log?.warn(`${path}: invalid ${name} xattr (${raw.length} bytes), using ${fallback}`);
+    return fallback;
+  }
+  return v;
+}
+
+export async function readMetaXattrs(path: string, log?: Logger): Promise<ItemMeta> {
+  const meta: ItemMeta = {
+    maxAge: await u32(path, XATTR_MAX_AGE, DEFAULT_MAX_AGE, log),
+    shareLimit: await u32(path, XATTR_SHARE_LIMIT, DEFAULT_SHARE_LIMIT, log),
+  };
+  const cmdline = await getXattrString(path, XATTR_CMDLINE);
+  if (cmdline !== undefined) meta.cmdline = cmdline;
+  const bootTime = await getXattrString(path, XATTR_BOOT_TIME);
+  if (bootTime !== undefined) meta.bootTime = bootTime;
+  const created = await getXattrString(path, XATTR_CREATED);
+  if (created !== undefined && /^\d+$/.test(created)) meta.created = Number(created);
+  return meta;
+}
+
+export class XattrMetadata implements MetadataBackend {
+  readonly kind = 'xattr' as const;
+  constructor(private readonly log?: Logger) {}
+  write(tempPath: string, _hash: string, meta: ItemMeta): Promise<void> {
+    return writeMetaXattrs(tempPath, meta);
+  }
+  read(path: string): Promise<ItemMeta> {
+    return readMetaXattrs(path, this.log);
+  }
+  async remove(): Promise<void> {}
+  async cleanup(): Promise<void> {}
+}

@@ -1,0 +1,64 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { body, openStore, tempDir, waitForEvent } from './helpers.js';
+
+test('reaching share-limit deletes the file, emits removed(share-limit) and logs SHARE and DELTE', async (t) => {
+  const state = await tempDir(t);
+  const store = await openStore(t, { stateDir: state });
+  const item = await store.publish(body('share me'), { basename: 's.txt', shareLimit: 2 });
+  const changed = waitForEvent<[{ shareCount: number }]>(store, 'changed');
+  await store.recordShare(item.hash, '192.0.2.1', 8);
+  assert.equal((await changed)[0].shareCount, 1);
+  assert.ok(existsSync(item.path));
+  const removed = waitForEvent<[{ hash: string }, string]>(store, 'removed');
+  await store.recordShare(item.hash, '192.0.2.2', 8);
+  const [gone, reason] = await removed;
+  assert.equal(gone.hash, item.hash);
+  assert.equal(reason, 'share-limit');
+  assert.equal(existsSync(item.path), false);
+  assert.equal(store.get(item.hash), undefined);
+  assert.equal(store.savings().downloadSaving, 16);
+  const lines = (await readFile(join(state, 'log', 'audit.log'), 'utf8')).trim().split('\n').map((l) => l.split(' ').slice(1).join(' '));
+  assert.deepEqual(lines, [
+    `PBLSH hash=${item.hash},basename=s.txt,size=8,cmdline=`,
+    `SHARE hash=${item.hash},basename=s.txt,size=8,ipaddr=192.0.2.1`,
+    `SHARE hash=${item.hash},basename=s.txt,size=8,ipaddr=192.0.2.2`,
+    `DELTE hash=${item.hash},basename=s.txt`,
+  ]);
+});
+
+test('concurrent reservations never exceed the share-limit; release gives a share back', async (t) => {
+  const state = await tempDir(t);
+  const store = await openStore(t, { stateDir: state });
+  const item = await store.publish(body('popular'), { basename: 'p', shareLimit: 3 });
+  const granted = Array.from({ length: 10 }, () => store.reserveShare(item.hash)).filter(Boolean).length;
+  assert.equal(granted, 3);
+  store.releaseShare(item.hash); // one response failed
+  assert.equal(store.reserveShare(item.hash), true);
+  assert.equal(store.reserveShare(item.hash), false);
+  // completing two of the three leaves one in flight and none free
+  await store.recordShare(item.hash, '198.51.100.1', 7);
+  await store.recordShare(item.hash, '198.51.100.2', 7);
+  assert.equal(store.get(item.hash)?.shareCount, 2);
+  assert.equal(store.reserveShare(item.hash), false);
+  const removed = waitForEvent(store, 'removed');
+  await store.recordShare(item.hash, '198.51.100.3', 7);
+  await removed;
+  assert.equal(store.reserveShare(item.hash), false, 'nothing to reserve once deleted');
+});
+
+test('share-limit 0 is unlimited; unknown and disabled items cannot be reserved', async (t) => {
+  const state = await tempDir(t);
+  const store = await openStore(t, { stateDir: state, bootTime: () => 'b1' });
+  const item = await store.publish(body('unlimited'), { basename: 'u', shareLimit: 0 });
+  for (let i = 0; i < 20; i++) assert.equal(store.reserveShare(item.hash), true);
+  for (let i = 0; i < 20; i++) await store.recordShare(item.hash, '203.0.113.9', 1);
+  assert.equal(store.get(item.hash)?.shareCount, 20);
+  assert.equal(store.reserveShare('0'.repeat(64)), false);
+  assert.equal(store.reserveShare('not a hash'), false);
+  const off = await store.publish(body('later'), { basename: 'l', nextReboot: true });
+  assert.equal(store.reserveShare(off.hash), false);
+});
