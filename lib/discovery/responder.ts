@@ -1,0 +1,565 @@
+/**
+ * The mDNS responder: advertises `<instance>._cache._tcp.local` and one subtype PTR per hash,
+ * in the record format Avahi uses for upstream passimd (see records.ts), on every selected
+ * interface (one socket each, sharing UDP 5353 with Avahi).
+ *
+ * Lifecycle (RFC 6762): probe (§8.1, 3 queries 250 ms apart, QM) → on conflict rename
+ * (`Passim-1A2B #2`, host `h-2`) and probe again; simultaneous probes tie-broken (§8.2) →
+ * announce twice, 1 s apart (§8.3) → answer queries → goodbyes (TTL 0) on remove and stop (§10.1).
+ *
+ * Answers: multicast for QM questions (shared-record answers delayed 20–120 ms, §6; the same
+ * record is multicast at most once a second, §6.2, or every 250 ms to defend against a probe);
+ * unicast to the sender for QU questions (§5.4); legacy unicast (source port ≠ 5353, §6.7):
+ * unicast, question and id echoed, TTL ≤ 10, no cache-flush bits. Known answers listed by the
+ * querier with ≥ half our TTL are suppressed (§7.1). PTR answers carry SRV/TXT/A as additional
+ * records (RFC 6763 §12).
+ *
+ * Many subtypes: answered from a Map; announcements carry the base records plus at most
+ * `maxAnnouncedSubtypes` (default 100) newly added subtypes per burst, packed ~10 per message
+ * (< 1400 bytes); the rest are only answered when asked. Goodbyes are sent for subtypes that may
+ * be in someone's cache (announced, or answered by multicast/QU within their TTL).
+ */
+import { hostname } from 'node:os';
+import { randomInt } from 'node:crypto';
+import type { RemoteInfo } from 'node:dgram';
+import type { AdvertiserLike, ResponderOptions } from './types.js';
+import { PassimError, UsageError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import {
+  hostFqdn, instanceFqdn, nameKey, nextHostName, nextInstanceName, randomInstanceName, sanitiseHostName,
+  subtypeKey, subtypeKeyOf, subtypeNameFromKey,
+} from './names.js';
+import { isOnLink, LinkWatcher, linkKey, ownAddresses, subnetsOf, type LinkAddress } from './interfaces.js';
+import { MdnsSocket, type Destination } from './mdns-socket.js';
+import { MDNS_PORT, packResponses, type Message, type OutMessage } from './packets.js';
+import { recordKey, servicePtr, servicesMetaPtr, srv, txt, TTL_SHARED, withTtl, type RR } from './records.js';
+import { additionalsFor, addressRecords, answerQuery, type Zone } from './answers.js';
+import { conflictingNames, tiebreak } from './conflict.js';
+
+export interface ResponderConfig extends ResponderOptions {
+  logger?: Logger;
+  /** most newly added subtypes announced per burst; the rest are only answered on query (default 100) */
+  maxAnnouncedSubtypes?: number;
+  /** how often to look for interfaces appearing/going, ms (default 3000) */
+  pollIntervalMs?: number;
+  /** random delay for multicast answers holding shared records, ms (RFC 6762 §6: [20, 120]) */
+  sharedAnswerDelayMs?: [number, number];
+  /** receive our own multicast (default true: several passims on one host see each other) */
+  loopback?: boolean;
+  /** put SRV/TXT/A in the additional section of PTR answers (default true; false answers like Avahi) */
+  additionalRecords?: boolean;
+}
+
+type State = 'idle' | 'probing' | 'running' | 'stopped';
+
+interface LinkState {
+  link: LinkAddress;
+  sock: MdnsSocket;
+  subnets: ReturnType<typeof subnetsOf>;
+  /** recordKey → last time multicast (ms) */
+  lastMulticast: Map<string, number>;
+}
+
+interface ProbeRound {
+  conflicts: Set<string>;
+  lost: boolean;
+  wake?: () => void;
+}
+
+const PROBE_INTERVAL_MS = 250;
+const ANNOUNCE_INTERVAL_MS = 1000;
+const LEGACY_TTL_MAX = 10;
+const BATCH_DELAY_MS = 10;
+
+export class Responder implements AdvertiserLike {
+  #claimed = '';
+  #instance: string;
+  #host: string;
+  readonly #port: number;
+  readonly #cfg: ResponderConfig;
+  readonly #log: Logger;
+  /** subtype keys (first 60 hex) we advertise */
+  readonly #subtypes = new Set<string>();
+  readonly #links = new Map<string, LinkState>();
+  #state: State = 'idle';
+  readonly #ac = new AbortController();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #pendingAnnounce = new Set<string>();
+  readonly #pendingGoodbye = new Set<string>();
+  #flushTimer: NodeJS.Timeout | undefined;
+  /** subtype key → time (ms) until which someone may hold our PTR in a cache */
+  readonly #mayBeCached = new Map<string, number>();
+  #probe: ProbeRound | undefined;
+  #reprobing = false;
+  readonly #watcher: LinkWatcher;
+  #ownAddrs = ownAddresses();
+  #starting: Promise<void> | undefined;
+  #stopping: Promise<void> | undefined;
+
+  constructor(opts: ResponderConfig) {
+    if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) throw new UsageError(`invalid port for mDNS: ${opts.port}`);
+    this.#cfg = opts;
+    this.#port = opts.port;
+    this.#log = opts.logger ?? silentLogger;
+    this.#instance = opts.instanceName ?? randomInstanceName();
+    if (Buffer.byteLength(this.#instance) > 63 || this.#instance.includes('.') || !this.#instance) {
+      throw new UsageError(`invalid mDNS instance name: ${JSON.stringify(this.#instance)}`);
+    }
+    this.#host = sanitiseHostName(opts.hostName ?? hostname());
+    this.#watcher = new LinkWatcher(
+      { interfaces: opts.interfaces, ipv6: opts.ipv6 },
+      (added, removed) => void this.#onLinksChanged(added, removed),
+      opts.pollIntervalMs ?? 3000,
+    );
+  }
+
+  /** The claimed instance name ('' until start() has probed it). */
+  get instanceName(): string {
+    return this.#claimed;
+  }
+
+  /** The host name currently used for SRV target and A records (may be renamed on conflict). */
+  get hostName(): string {
+    return this.#host;
+  }
+
+  get state(): State {
+    return this.#state;
+  }
+
+  /** Opens the sockets, probes and announces. Resolves once the names are claimed. */
+  start(): Promise<void> {
+    if (this.#state === 'stopped') return Promise.reject(new PassimError('mDNS responder already stopped'));
+    this.#starting ??= (async () => {
+      const links = this.#watcher.start();
+      await Promise.all(links.map((l) => this.#openLink(l)));
+      if (this.#links.size === 0) this.#log.warn('mDNS: no usable network interface yet; will advertise once one appears');
+      this.#state = 'probing';
+      try {
+        await this.#probeLoop();
+      } catch (err) {
+        if (this.#ac.signal.aborted) return;
+        throw err;
+      }
+      this.#onClaimed();
+    })();
+    return this.#starting;
+  }
+
+  setHashes(hashes: Iterable<string>): void {
+    const next = new Set<string>();
+    for (const h of hashes) next.add(subtypeKey(h));
+    for (const k of [...this.#subtypes]) if (!next.has(k)) this.#removeKey(k);
+    for (const k of next) this.#addKey(k);
+  }
+
+  add(hash: string): void {
+    this.#addKey(subtypeKey(hash));
+  }
+
+  remove(hash: string): void {
+    this.#removeKey(subtypeKey(hash));
+  }
+
+  /** Whether a hash is currently advertised. */
+  has(hash: string): boolean {
+    return this.#subtypes.has(subtypeKey(hash));
+  }
+
+  get size(): number {
+    return this.#subtypes.size;
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      const wasRunning = this.#state === 'running';
+      this.#state = 'stopped';
+      this.#ac.abort();
+      this.#watcher.stop();
+      if (this.#flushTimer) clearTimeout(this.#flushTimer);
+      for (const t of this.#timers) clearTimeout(t);
+      this.#timers.clear();
+      if (wasRunning) {
+        const now = Date.now();
+        const cached = [...this.#mayBeCached].filter(([, until]) => until > now).map(([k]) => k);
+        await this.#sendGoodbyes((ls) => [...this.#baseRecords(ls), ...cached.map((k) => this.#subtypePtr(k))]);
+      }
+      await Promise.all([...this.#links.values()].map((ls) => ls.sock.close()));
+      this.#links.clear();
+    })();
+    return this.#stopping;
+  }
+
+  // ---------------------------------------------------------------- table changes
+
+  #addKey(k: string): void {
+    if (this.#subtypes.has(k)) return;
+    this.#subtypes.add(k);
+    this.#pendingGoodbye.delete(k);
+    if (this.#state === 'running') {
+      this.#pendingAnnounce.add(k);
+      this.#scheduleFlush();
+    }
+  }
+
+  #removeKey(k: string): void {
+    if (!this.#subtypes.delete(k)) return;
+    this.#pendingAnnounce.delete(k);
+    if (this.#state === 'running' && (this.#mayBeCached.get(k) ?? 0) > Date.now()) {
+      this.#pendingGoodbye.add(k);
+      this.#scheduleFlush();
+    }
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushTimer) return;
+    this.#flushTimer = setTimeout(() => {
+      this.#flushTimer = undefined;
+      this.#flushPending();
+    }, BATCH_DELAY_MS);
+  }
+
+  #flushPending(): void {
+    if (this.#state !== 'running') return;
+    const bye = [...this.#pendingGoodbye];
+    this.#pendingGoodbye.clear();
+    const max = this.#cfg.maxAnnouncedSubtypes ?? 100;
+    const fresh = [...this.#pendingAnnounce];
+    this.#pendingAnnounce.clear();
+    if (bye.length) {
+      for (const k of bye) this.#mayBeCached.delete(k);
+      void this.#sendGoodbyes(() => bye.map((k) => this.#subtypePtr(k)));
+    }
+    const announce = fresh.slice(0, max);
+    if (fresh.length > max) this.#log.debug(`mDNS: ${fresh.length} new items, announcing ${max}; the rest are answered on query`);
+    if (announce.length) this.#announce(() => announce.filter((k) => this.#subtypes.has(k)).map((k) => this.#subtypePtr(k)));
+  }
+
+  // ---------------------------------------------------------------- records
+
+  #addressesOf(iface: string): string[] {
+    const out: string[] = [];
+    for (const ls of this.#links.values()) if (ls.link.name === iface) out.push(ls.link.address);
+    return out;
+  }
+
+  #additionals(zone: Zone): (rr: RR) => RR[] {
+    return this.#cfg.additionalRecords === false ? () => [] : (rr) => additionalsFor(zone, rr);
+  }
+
+  #zone(ls: LinkState): Zone {
+    return {
+      instance: this.#instance,
+      host: this.#host,
+      port: this.#port,
+      addresses: this.#addressesOf(ls.link.name),
+      hasSubtype: (k) => this.#subtypes.has(k),
+    };
+  }
+
+  #subtypePtr(k: string, instance = this.#instance): RR {
+    return { name: subtypeNameFromKey(k), type: 'PTR', ttl: TTL_SHARED, data: instanceFqdn(instance) };
+  }
+
+  #uniqueRecords(ls: LinkState): RR[] {
+    const z = this.#zone(ls);
+    return [srv(this.#instance, this.#host, this.#port), txt(this.#instance), ...addressRecords(z)];
+  }
+
+  #baseRecords(ls: LinkState): RR[] {
+    return [servicesMetaPtr(), servicePtr(this.#instance), ...this.#uniqueRecords(ls)];
+  }
+
+  // ---------------------------------------------------------------- links
+
+  async #openLink(l: LinkAddress): Promise<LinkState | undefined> {
+    if (this.#state === 'stopped') return undefined;
+    const sock = new MdnsSocket({ link: l, logger: this.#log, loopback: this.#cfg.loopback ?? true });
+    try {
+      await sock.open();
+    } catch (err) {
+      this.#log.warn(`mDNS: cannot listen on ${l.name} (${l.address}): ${(err as Error).message}`);
+      await sock.close();
+      return undefined;
+    }
+    if ((this.#state as State) === 'stopped') {
+      await sock.close();
+      return undefined;
+    }
+    const ls: LinkState = { link: l, sock, subnets: subnetsOf(l.name), lastMulticast: new Map() };
+    sock.on('message', (msg, rinfo) => this.#onMessage(ls, msg, rinfo));
+    this.#links.set(linkKey(l), ls);
+    this.#log.debug(`mDNS: listening on ${l.name} ${l.address}`);
+    return ls;
+  }
+
+  async #onLinksChanged(added: LinkAddress[], removed: LinkAddress[]): Promise<void> {
+    try {
+      this.#ownAddrs = ownAddresses();
+      for (const l of removed) {
+        const ls = this.#links.get(linkKey(l));
+        if (!ls) continue;
+        this.#links.delete(linkKey(l));
+        this.#log.info(`mDNS: interface ${l.name} lost ${l.address}`);
+        await ls.sock.close();
+      }
+      const opened: LinkState[] = [];
+      for (const l of added) {
+        const ls = await this.#openLink(l);
+        if (ls) {
+          this.#log.info(`mDNS: interface ${l.name} has ${l.address}`);
+          opened.push(ls);
+        }
+      }
+      for (const ls of this.#links.values()) ls.subnets = subnetsOf(ls.link.name);
+      if (this.#state === 'running' && (opened.length || removed.length)) {
+        // new addresses: re-announce the base records (A with cache-flush replaces stale ones)
+        const names = new Set([...opened, ...removed].map((x) => ('link' in x ? x.link.name : x.name)));
+        const affected = [...this.#links.values()].filter((ls) => names.has(ls.link.name));
+        this.#announce((ls) => this.#baseRecords(ls), affected);
+      }
+    } catch (err) {
+      this.#log.warn(`mDNS: interface change: ${(err as Error).message}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- probing
+
+  /** Sleeps ms (cut short by a probe conflict when probing); rejects when stopped. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const signal = this.#ac.signal;
+      if (signal.aborted) return reject(new PassimError('stopped'));
+      const done = () => {
+        clearTimeout(t);
+        this.#timers.delete(t);
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        clearTimeout(t);
+        reject(new PassimError('stopped'));
+      };
+      const t = setTimeout(done, ms);
+      this.#timers.add(t);
+      if (this.#probe) this.#probe.wake = done;
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  async #probeLoop(): Promise<void> {
+    let attempts = 0;
+    for (;;) {
+      attempts++;
+      if (attempts > 15) await this.#sleep(5000); // RFC 6762 §8.1: many conflicts → slow down
+      const round: ProbeRound = { conflicts: new Set(), lost: false };
+      this.#probe = round;
+      await this.#sleep(randomInt(0, PROBE_INTERVAL_MS));
+      for (let i = 0; i < 3 && !round.conflicts.size && !round.lost; i++) {
+        await this.#sendProbes();
+        await this.#sleep(PROBE_INTERVAL_MS);
+      }
+      this.#probe = undefined;
+      if (round.conflicts.size) {
+        if (round.conflicts.has(nameKey(instanceFqdn(this.#instance)))) {
+          const next = nextInstanceName(this.#instance);
+          this.#log.info(`mDNS: service name "${this.#instance}" is taken on the network, using "${next}"`);
+          this.#instance = next;
+        }
+        if (round.conflicts.has(nameKey(hostFqdn(this.#host)))) {
+          const next = nextHostName(this.#host);
+          this.#log.info(`mDNS: host name "${this.#host}.local" is taken on the network, using "${next}.local"`);
+          this.#host = next;
+        }
+        continue;
+      }
+      if (round.lost) {
+        await this.#sleep(1000); // RFC 6762 §8.2: the loser defers one second, then probes again
+        continue;
+      }
+      return;
+    }
+  }
+
+  async #sendProbes(): Promise<void> {
+    await Promise.all([...this.#links.values()].map((ls) => ls.sock.send({
+      response: false,
+      questions: [
+        { name: instanceFqdn(this.#instance), type: 'ANY' },
+        { name: hostFqdn(this.#host), type: 'ANY' },
+      ],
+      authorities: this.#uniqueRecords(ls),
+    })));
+  }
+
+  #onClaimed(): void {
+    if (this.#state === 'stopped') return;
+    this.#state = 'running';
+    this.#claimed = this.#instance;
+    this.#log.info(`mDNS: advertising ${this.#instance}.${'_cache._tcp.local'} (host ${this.#host}.local, port ${this.#port}, ${this.#subtypes.size} items)`);
+    const max = this.#cfg.maxAnnouncedSubtypes ?? 100;
+    const subs = [...this.#subtypes].slice(0, max);
+    this.#pendingAnnounce.clear();
+    this.#announce((ls) => [...this.#baseRecords(ls), ...subs.filter((k) => this.#subtypes.has(k)).map((k) => this.#subtypePtr(k))]);
+  }
+
+  /** A conflict after the names were claimed (RFC 6762 §9): probe again (and rename if it persists). */
+  async #reprobe(): Promise<void> {
+    if (this.#reprobing || this.#state !== 'running') return;
+    this.#reprobing = true;
+    const oldInstance = this.#instance;
+    this.#state = 'probing';
+    try {
+      await this.#probeLoop();
+      if (this.#instance !== oldInstance) {
+        // our PTRs to the old name must go; SRV/TXT of that name now belong to the other host
+        const now = Date.now();
+        const cached = [...this.#mayBeCached].filter(([, u]) => u > now).map(([k]) => k);
+        this.#state = 'running';
+        await this.#sendGoodbyes(() => [servicePtr(oldInstance), ...cached.map((k) => this.#subtypePtr(k, oldInstance))]);
+      }
+      this.#onClaimed();
+    } catch {
+      // stopped while probing
+    } finally {
+      this.#reprobing = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  #onMessage(ls: LinkState, msg: Message, rinfo: RemoteInfo): void {
+    try {
+      if (this.#state === 'stopped' || this.#state === 'idle') return;
+      const src = rinfo.address.split('%')[0]!.toLowerCase();
+      if (!isOnLink(rinfo.address, ls.link.name, ls.subnets) && !this.#ownAddrs.has(src)) return;
+      if (msg.response) this.#onResponse(ls, msg);
+      else this.#onQuery(ls, msg, rinfo);
+    } catch (err) {
+      this.#log.debug(`mDNS: ignoring packet from ${rinfo.address}: ${(err as Error).message}`);
+    }
+  }
+
+  #onResponse(ls: LinkState, msg: Message): void {
+    const theirs = [...msg.answers, ...msg.additionals];
+    if (!theirs.length) return;
+    const clash = conflictingNames(this.#uniqueRecords(ls), theirs, this.#ownAddrs);
+    if (!clash.size) return;
+    if (this.#state === 'probing' && this.#probe) {
+      for (const n of clash) this.#probe.conflicts.add(n);
+      this.#probe.wake?.();
+    } else if (this.#state === 'running') {
+      this.#log.info(`mDNS: another host answers for ${[...clash].join(', ')}; probing again`);
+      void this.#reprobe();
+    }
+  }
+
+  #onQuery(ls: LinkState, msg: Message, rinfo: RemoteInfo): void {
+    if (this.#state === 'probing' && this.#probe && msg.authorities.length) {
+      const ours = this.#uniqueRecords(ls);
+      for (const name of [nameKey(instanceFqdn(this.#instance)), nameKey(hostFqdn(this.#host))]) {
+        const theirs = msg.authorities.filter((r) => nameKey(r.name) === name);
+        if (!theirs.length) continue;
+        if (tiebreak(ours.filter((r) => nameKey(r.name) === name), theirs) < 0) {
+          this.#probe.lost = true;
+          this.#probe.wake?.();
+        }
+      }
+    }
+    if (this.#state !== 'running' || !msg.questions.length) return;
+    const zone = this.#zone(ls);
+    const legacy = rinfo.port !== MDNS_PORT;
+    const to: Destination = { address: rinfo.address, port: rinfo.port };
+    const { unicast, multicast } = answerQuery(zone, msg.questions, legacy ? [] : msg.answers);
+    if (legacy) {
+      const all = [...unicast, ...multicast];
+      if (!all.length) return;
+      const clip = (rr: RR): RR => ({ ...rr, ttl: Math.min(rr.ttl, LEGACY_TTL_MAX), flush: false }) as RR;
+      // echo the question(s) each message answers (all of them rarely fit in one message)
+      const questionFor = (rr: RR) => {
+        const q = msg.questions.find((x) => nameKey(x.name) === nameKey(rr.name) && (x.type === rr.type || x.type === 'ANY'));
+        return q && { name: q.name, type: q.type };
+      };
+      const extra = this.#additionals(zone);
+      for (const m of packResponses(all.map(clip), (rr) => extra(rr).map(clip), { id: msg.id, questionFor })) {
+        void ls.sock.send(m, to);
+      }
+      return;
+    }
+    if (unicast.length) {
+      for (const m of packResponses(unicast, this.#additionals(zone))) {
+        this.#noteCached(m);
+        void ls.sock.send(m, to);
+      }
+    }
+    if (multicast.length) {
+      const probe = msg.authorities.length > 0;
+      const shared = multicast.some((rr) => rr.type === 'PTR');
+      const [lo, hi] = this.#cfg.sharedAnswerDelayMs ?? [20, 120];
+      const delay = probe || !shared ? 0 : randomInt(lo, Math.max(lo + 1, hi + 1));
+      const go = () => this.#multicastAnswers(ls, multicast, probe ? 250 : 1000);
+      if (delay === 0) go();
+      else {
+        const t = setTimeout(() => {
+          this.#timers.delete(t);
+          if (this.#state === 'running') go();
+        }, delay);
+        this.#timers.add(t);
+      }
+    }
+  }
+
+  #noteCached(m: OutMessage): void {
+    const until = Date.now() + TTL_SHARED * 1000;
+    for (const rr of m.answers ?? []) {
+      if (rr.type !== 'PTR' || rr.ttl === 0) continue;
+      const k = subtypeKeyOf(rr.name);
+      if (k) this.#mayBeCached.set(k, until);
+    }
+  }
+
+  /** Multicasts answers, skipping records multicast on this link less than minIntervalMs ago (§6.2). */
+  #multicastAnswers(ls: LinkState, answers: RR[], minIntervalMs: number): void {
+    const now = Date.now();
+    const fresh = answers.filter((rr) => now - (ls.lastMulticast.get(recordKey(rr)) ?? -Infinity) >= minIntervalMs);
+    if (!fresh.length) return;
+    const zone = this.#zone(ls);
+    for (const m of packResponses(fresh, this.#additionals(zone))) this.#sendMulticast(ls, m);
+  }
+
+  #sendMulticast(ls: LinkState, m: OutMessage): Promise<void> {
+    const now = Date.now();
+    for (const rr of [...(m.answers ?? []), ...(m.additionals ?? [])]) ls.lastMulticast.set(recordKey(rr), now);
+    this.#noteCached(m);
+    return ls.sock.send(m);
+  }
+
+  // ---------------------------------------------------------------- announcing
+
+  /** Announces now and once more a second later; `build` is re-evaluated at each send. */
+  #announce(build: (ls: LinkState) => RR[], links?: LinkState[]): void {
+    const once = () => {
+      if (this.#state !== 'running') return;
+      for (const ls of links ?? this.#links.values()) {
+        if (!this.#links.has(linkKey(ls.link))) continue;
+        const recs = build(ls);
+        if (recs.length) for (const m of packResponses(recs, () => [])) void this.#sendMulticast(ls, m);
+      }
+    };
+    once();
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      once();
+    }, ANNOUNCE_INTERVAL_MS);
+    this.#timers.add(t);
+  }
+
+  #sendGoodbyes(build: (ls: LinkState) => RR[]): Promise<void> {
+    const sends: Promise<void>[] = [];
+    for (const ls of this.#links.values()) {
+      const recs = build(ls).map((rr) => withTtl(rr, 0));
+      for (const m of packResponses(recs, () => [])) sends.push(ls.sock.send(m));
+    }
+    return Promise.all(sends).then(() => undefined);
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * A scriptable mDNS "host" for multi-host tests: run inside a namespace with
+ * `ip netns exec NS node --import tsx test/helpers/mdns-host.ts`, drive it with JSON lines on
+ * stdin, read JSON lines on stdout (see mdns-host-client.ts).
+ *
+ * Requests: {id, cmd, ...}; replies: {id, ok: true, result} or {id, ok: false, error}.
+ * Unsolicited events: {event: 'packet' | 'unicast', hex, from, port, size, t}.
+ *
+ *   start {port, hashes?, gen?: {count, prefix}, instanceName?, hostName?, interfaces?, maxAnnouncedSubtypes?, ipv6?}
+ *   add {hash} · remove {hash} · set {hashes?, gen?} · stop
+ *   browse {hash, timeoutMs?, exclude?, interfaces?, ipv6?}   → {peers: [{...peer, ms}], totalMs}
+ *   capture {}          → listens on 0.0.0.0:5353 (eth0 group membership) and reports every datagram
+ *   raw-open {}         → an ephemeral-port socket whose unicast replies are reported
+ *   raw-send {hex, address?, port?, via?: 'raw' | 'capture'}
+ *   exit
+ */
+import dgram from 'node:dgram';
+import { createHash } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { Responder } from '../../lib/discovery/responder.js';
+import { browse } from '../../lib/discovery/browser.js';
+import { listLinks } from '../../lib/discovery/interfaces.js';
+
+export function genHashes(count: number, prefix: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) out.push(createHash('sha256').update(`${prefix}-${i}`).digest('hex'));
+  return out;
+}
+
+type Req = Record<string, unknown> & { id: number; cmd: string };
+
+let responder: Responder | undefined;
+let capture: dgram.Socket | undefined;
+let raw: dgram.Socket | undefined;
+const t0 = Date.now();
+
+function out(obj: unknown): void {
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+function ifaceAddress(): string {
+  const l = listLinks({})[0];
+  if (!l) throw new Error('no interface');
+  return l.address;
+}
+
+function report(kind: string) {
+  return (buf: Buffer, rinfo: dgram.RemoteInfo) =>
+    out({ event: kind, hex: buf.toString('hex'), from: rinfo.address, port: rinfo.port, size: buf.length, t: Date.now() - t0 });
+}
+
+function hashesOf(req: Req): string[] {
+  if (Array.isArray(req.hashes)) return req.hashes as string[];
+  const gen = req.gen as { count: number; prefix: string } | undefined;
+  return gen ? genHashes(gen.count, gen.prefix) : [];
+}
+
+async function handle(req: Req): Promise<unknown> {
+  switch (req.cmd) {
+    case 'start': {
+      responder = new Responder({
+        port: Number(req.port ?? 27500),
+        instanceName: req.instanceName as string | undefined,
+        hostName: req.hostName as string | undefined,
+        interfaces: req.interfaces as string[] | undefined,
+        maxAnnouncedSubtypes: req.maxAnnouncedSubtypes as number | undefined,
+        ipv6: req.ipv6 === true,
+      });
+      const t = Date.now();
+      await responder.start();
+      responder.setHashes(hashesOf(req));
+      return { instanceName: responder.instanceName, hostName: responder.hostName, ms: Date.now() - t };
+    }
+    case 'add':
+      responder!.add(String(req.hash));
+      return {};
+    case 'remove':
+      responder!.remove(String(req.hash));
+      return {};
+    case 'set':
+      responder!.setHashes(hashesOf(req));
+      return {};
+    case 'stop':
+      await responder?.stop();
+      return {};
+    case 'browse': {
+      const t = Date.now();
+      const peers = [];
+      for await (const p of browse(String(req.hash), {
+        timeoutMs: req.timeoutMs as number | undefined,
+        excludeInstances: req.exclude as string[] | undefined,
+        interfaces: req.interfaces as string[] | undefined,
+        ipv6: req.ipv6 === true,
+      })) peers.push({ ...p, ms: Date.now() - t });
+      return { peers, totalMs: Date.now() - t };
+    }
+    case 'capture': {
+      if (capture) return {};
+      const s = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.bind(5353, '0.0.0.0', () => resolve());
+      });
+      s.addMembership('224.0.0.251', ifaceAddress());
+      s.setMulticastInterface(ifaceAddress());
+      s.setMulticastTTL(255);
+      s.on('message', report('packet'));
+      capture = s;
+      return {};
+    }
+    case 'raw-open': {
+      if (raw) return { port: raw.address().port };
+      const s = dgram.createSocket({ type: 'udp4' });
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.bind(0, '0.0.0.0', () => resolve());
+      });
+      s.setMulticastInterface(ifaceAddress());
+      s.setMulticastTTL(255);
+      s.on('message', report('unicast'));
+      raw = s;
+      return { port: s.address().port };
+    }
+    case 'raw-send': {
+      const sock = req.via === 'capture' ? capture : raw;
+      if (!sock) throw new Error(`socket ${String(req.via ?? 'raw')} not open`);
+      const buf = Buffer.from(String(req.hex), 'hex');
+      await new Promise<void>((resolve, reject) =>
+        sock.send(buf, Number(req.port ?? 5353), String(req.address ?? '224.0.0.251'), (err) => (err ? reject(err) : resolve())));
+      return {};
+    }
+    case 'exit':
+      await responder?.stop();
+      capture?.close();
+      raw?.close();
+      setImmediate(() => process.exit(0));
+      return {};
+    default:
+      throw new Error(`unknown command ${req.cmd}`);
+  }
+}
+
+const isMain = process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!);
+if (isMain) {
+  const rl = createInterface({ input: process.stdin });
+  rl.on('line', (line) => {
+    let req: Req;
+    try {
+      req = JSON.parse(line) as Req;
+    } catch {
+      return;
+    }
+    handle(req).then(
+      (result) => out({ id: req.id, ok: true, result }),
+      (err: Error) => out({ id: req.id, ok: false, error: err.message }),
+    );
+  });
+  rl.on('close', () => {
+    void (async () => {
+      await responder?.stop();
+      process.exit(0);
+    })();
+  });
+  out({ event: 'ready', t: 0 });
+}
