@@ -4,7 +4,21 @@ import { ExitCode } from '../core/errors.js';
 import { version } from '../core/version.js';
 import { commands } from './commands/index.js';
 
+const NAMES = new Set(commands.flatMap((c) => [String(c.command).split(' ')[0], ...([] as string[]).concat(c.aliases ?? [])]));
+
+/** One line naming the problem (control characters shown escaped), a hint, exit 2. */
+function usageError(message: string, argv: string[]): never {
+  const line = message.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1)).split('\n')[0];
+  const cmd = argv.find((a) => NAMES.has(a));
+  process.stderr.write(`passim: error: ${line}\n`);
+  process.stderr.write(`Try "passim ${cmd ? `${cmd} ` : ''}--help".\n`);
+  process.exit(ExitCode.USAGE);
+}
+
 export function buildParser(argv: string[]) {
+  // yargs skips demandCommand/strict after a bare "--": a command must come before it
+  const dd = argv.indexOf('--');
+  if (dd >= 0 && !argv.slice(0, dd).some((a) => NAMES.has(a))) usageError('a command is required before "--"; see passim --help', argv);
   let y = yargs(argv)
     .scriptName('passim')
     .usage('$0 <command> [options]\n\nShare downloads between machines on a LAN, verified by sha256.')
@@ -19,10 +33,10 @@ export function buildParser(argv: string[]) {
     .recommendCommands()
     .wrap(Math.min(100, process.stdout.columns || 80))
     .fail((msg, err, yy) => {
-      if (err) throw err;
-      process.stderr.write(`passim: error: ${msg}\n`);
-      process.stderr.write(`Try "passim ${argv.find((a) => !a.startsWith('-')) ?? ''} --help".`.replace('  ', ' ') + '\n');
-      process.exit(ExitCode.USAGE);
+      // a check() that returns a string hands it over as err too, and yargs' own parse errors
+      // (YError, e.g. a flag missing its value) come as err: both are usage errors
+      if (err && typeof err !== 'string' && err.name !== 'YError') throw err;
+      usageError(String(msg ?? (err as Error | undefined)?.message ?? err), argv);
       return yy;
     });
   for (const c of commands) y = y.command(c as never);

@@ -36,3 +36,27 @@ export interface ErrorReply {
 }
 
 export type { ItemInfo };
+
+/** Paths of the routes above. */
+export const ROUTES = {
+  status: '/status',
+  items: '/items',
+  verify: '/verify',
+  metered: '/metered',
+} as const;
+
+/**
+ * Largest max-age (seconds) and share-limit: upstream keeps both as a uint32 xattr (the store
+ * keeps 2^32-1 aside). 0 means never expires / unlimited.
+ */
+export const MAX_COUNT = 0xfffffffe;
+
+/** Query of POST /items. */
+export interface PublishQuery {
+  name: string;
+  max_age?: number;
+  share_limit?: number;
+  next_reboot?: boolean;
+  cmdline?: string;
+  sha256?: string;
+}

@@ -101,6 +101,8 @@ function ifaceList(e: KeyEntry, key: string, file: string): string[] {
 function absPath(e: KeyEntry, key: string, file: string): string {
   const v = e.value.trim();
   if (!v.startsWith('/')) throw bad(file, e, key, 'expected an absolute path');
+  // a NUL would only surface later as a TypeError from the first fs call on the path
+  if (v.includes('\0')) throw bad(file, e, key, 'a path must not contain NUL');
   return v;
 }
 
@@ -127,13 +129,13 @@ export function parseDaemonConfig(text: string, file: string): { config: DaemonC
   for (const [group, entries] of kf) {
     if (group !== 'daemon') {
       const first = entries.values().next().value as KeyEntry | undefined;
-      warnings.push(`${file}${first ? `:${first.line - 1}` : ''}: unknown group [${group}] ignored`);
+      warnings.push(`${file}${first ? `:${first.line - 1}` : ''}: unknown group [${group.length > 80 ? `${group.slice(0, 80)}…` : group}] ignored`);
       continue;
     }
     for (const [key, entry] of entries) {
       const spec = DAEMON_KEYS[key];
       if (!spec) {
-        warnings.push(`${file}:${entry.line}: unknown key "${key}" in [daemon] ignored`);
+        warnings.push(`${file}:${entry.line}: unknown key "${key.length > 80 ? `${key.slice(0, 80)}…` : key}" in [daemon] ignored`);
         continue;
       }
       const [field, parse] = spec;

@@ -13,6 +13,11 @@ export interface KeyEntry {
 
 export type KeyFile = Map<string, Map<string, KeyEntry>>;
 
+/** A name or value cut short for an error message (a hostile file can hold megabyte-long lines). */
+function short(s: string): string {
+  return s.length > 80 ? `${s.slice(0, 80)}…` : s;
+}
+
 /** Undoes GLib's escapes: \s \n \t \r \\ ; any other backslash sequence is an error. */
 function unescape(raw: string, file: string, line: number, key: string): string {
   let out = '';
@@ -27,7 +32,7 @@ function unescape(raw: string, file: string, line: number, key: string): string 
       case 'r': out += '\r'; break;
       case '\\': out += '\\'; break;
       case ';': out += '\\;'; break;
-      default: throw new ConfigError(`key "${key}": invalid escape "\\${n ?? ''}"`, file, line, key);
+      default: throw new ConfigError(`key "${short(key)}": invalid escape "\\${n ?? ''}"`, file, line, key);
     }
   }
   return out;
@@ -46,7 +51,7 @@ export function parseKeyFile(text: string, file: string): KeyFile {
       const m = /^\[([^\[\]\u0000-\u001f]+)\]$/.exec(trimmed);
       if (!m) throw new ConfigError(`invalid group header: ${JSON.stringify(trimmed.slice(0, 80))}`, file, lineNo);
       const name = m[1];
-      if (groups.has(name)) throw new ConfigError(`duplicate group [${name}]`, file, lineNo);
+      if (groups.has(name)) throw new ConfigError(`duplicate group [${short(name)}]`, file, lineNo);
       current = new Map();
       groups.set(name, current);
       continue;
@@ -55,8 +60,8 @@ export function parseKeyFile(text: string, file: string): KeyFile {
     if (eq < 0) throw new ConfigError(`expected "Key=value" or "[group]", got ${JSON.stringify(trimmed.slice(0, 80))}`, file, lineNo);
     const key = line.slice(0, eq).trim();
     if (!/^[A-Za-z0-9-]+(\[[^\]]+\])?$/.test(key)) throw new ConfigError(`invalid key name ${JSON.stringify(key.slice(0, 80))}`, file, lineNo);
-    if (!current) throw new ConfigError(`key "${key}" is outside any [group]`, file, lineNo, key);
-    if (current.has(key)) throw new ConfigError(`duplicate key "${key}"`, file, lineNo, key);
+    if (!current) throw new ConfigError(`key "${short(key)}" is outside any [group]`, file, lineNo, key);
+    if (current.has(key)) throw new ConfigError(`duplicate key "${short(key)}"`, file, lineNo, key);
     const value = unescape(line.slice(eq + 1).trimStart(), file, lineNo, key);
     current.set(key, { value, line: lineNo });
   }

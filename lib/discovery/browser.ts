@@ -13,13 +13,21 @@
  *    `excludeInstances` are skipped; a PTR goodbye (TTL 0) drops an instance not yet yielded;
  * 4. the iteration ends `timeoutMs` (default 500) after the last new answer, at the latest after
  *    10 × timeoutMs, or when `signal` aborts (then it just ends, without an error).
+ *
+ * Hostile answers: responses from a source port other than 5353 are ignored (RFC 6762 §6); at most `maxInstances` (default 256) instances are tracked per browse, and at
+ * most `maxInstancesPerSource` (default 32) learnt from one source address, so one host sending
+ * thousands of fake instances costs neither memory nor queries and cannot crowd out the real
+ * peers answering from other addresses; addresses are kept
+ * only for the SRV targets of tracked instances (≤ 16 each); SRV port 0 and unusable addresses
+ * (0.0.0.0/8, multicast, 240/4 and 255.255.255.255, the link's broadcast address, ::, ff00::/8,
+ * and loopback unless the answer itself came from a loopback address) are never yielded.
  */
 import type { Browse, BrowseOptions, Peer } from './types.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { instanceOf, nameKey, subtypeName } from './names.js';
-import { listLinks, type LinkAddress } from './interfaces.js';
-import { MdnsSocket } from './mdns-socket.js';
-import type { Message } from './packets.js';
+import { inSubnet, listLinks, type LinkAddress } from './interfaces.js';
+import { defaultSocketFactory, type MdnsSocket, type MdnsSocketFactory } from './mdns-socket.js';
+import { MDNS_PORT, type Message } from './packets.js';
 import type { RR } from './records.js';
 
 export interface BrowserConfig extends BrowseOptions {
@@ -30,6 +38,12 @@ export interface BrowserConfig extends BrowseOptions {
   listenMulticast?: boolean;
   /** hard limit on the whole browse, ms (default 10 × timeoutMs) */
   maxMs?: number;
+  /** most instances tracked per browse (default 256) */
+  maxInstances?: number;
+  /** most instances tracked from one answering address (default 32) */
+  maxInstancesPerSource?: number;
+  /** creates the sockets (tests: in-process fakes) */
+  socketFactory?: MdnsSocketFactory;
 }
 
 interface InstanceState {
@@ -53,6 +67,45 @@ interface LinkState {
 
 const RESOLVE_RETRY_MS = 150;
 const RESOLVE_TRIES = 3;
+const MAX_ADDRESSES_PER_HOST = 16;
+
+function v4Octets(a: string): number[] | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(a);
+  if (!m) return undefined;
+  const o = m.slice(1).map(Number);
+  return o.every((x) => x <= 255) ? o : undefined;
+}
+
+function isLoopbackSource(addr: string): boolean {
+  const a = addr.split('%')[0]!.toLowerCase();
+  return a.startsWith('127.') || a === '::1' || a.startsWith('::ffff:127.');
+}
+
+/**
+ * Whether an address from an A/AAAA answer can be a peer: not unspecified, multicast, reserved or
+ * broadcast (also the link's own subnet broadcast), and loopback only when the answer came over
+ * loopback (a host on the LAN saying "127.0.0.1" means us).
+ */
+export function usablePeerAddress(addr: string, link: LinkAddress | undefined, fromLoopback: boolean): boolean {
+  const a = addr.split('%')[0]!.toLowerCase();
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
+  const o = v4Octets(mapped ? mapped[1]! : a);
+  if (o) {
+    if (o[0] === 0 || o[0]! >= 224) return false;
+    if (o[0] === 127 && !fromLoopback) return false;
+    if (link && link.family === 'IPv4' && link.prefix < 31 && inSubnet(a, link.address, link.prefix)) {
+      const hostBits = 32 - link.prefix;
+      const n = ((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0;
+      const mask = hostBits >= 32 ? 0xffffffff : (2 ** hostBits - 1);
+      if ((n & mask) === mask) return false;
+    }
+    return true;
+  }
+  if (!a.includes(':')) return false;
+  if (a === '::' || a.startsWith('ff')) return false;
+  if (a === '::1' && !fromLoopback) return false;
+  return true;
+}
 
 export const browse: Browse = (sha256: string, opts: BrowserConfig = {}): AsyncIterable<Peer> => {
   const name = subtypeName(sha256); // throws InvalidHashError now, not at the first next()
@@ -70,6 +123,12 @@ async function* run(subtype: string, opts: BrowserConfig): AsyncGenerator<Peer> 
   const log = opts.logger ?? silentLogger;
   const timeoutMs = opts.timeoutMs ?? 500;
   const maxMs = opts.maxMs ?? timeoutMs * 10;
+  const maxInstances = opts.maxInstances ?? 256;
+  const maxPerSource = opts.maxInstancesPerSource ?? 32;
+  /** answering address → instances first learnt from it */
+  const perSource = new Map<string, number>();
+  const newSocket = opts.socketFactory ?? defaultSocketFactory;
+  let capLogged = false;
   const exclude = new Set((opts.excludeInstances ?? []).map((s) => s.toLowerCase()));
   const subKey = nameKey(subtype);
   const ipv6 = opts.ipv6 ?? false;
@@ -147,8 +206,11 @@ async function* run(subtype: string, opts: BrowserConfig): AsyncGenerator<Peer> 
     }
   };
 
-  const ingest = (ls: LinkState, msg: Message) => {
-    if (done || !msg.response) return;
+  const ingest = (ls: LinkState, msg: Message, source: string, sourcePort: number) => {
+    // RFC 6762 §6: responses not sent from port 5353 are ignored
+    if (done || !msg.response || sourcePort !== MDNS_PORT) return;
+    source = source.split('%')[0]!.toLowerCase();
+    const fromLoopback = isLoopbackSource(source);
     const recs: RR[] = [...msg.answers, ...msg.additionals];
     let changed = false;
     // PTRs first, so SRV/A in the same message (additionals) apply to new instances
@@ -166,8 +228,15 @@ async function* run(subtype: string, opts: BrowserConfig): AsyncGenerator<Peer> 
         continue;
       }
       if (!st) {
+        const fromHere = perSource.get(source) ?? 0;
+        if (instances.size >= maxInstances || fromHere >= maxPerSource) {
+          if (!capLogged) log.debug(`mDNS browse: too many instances answered (from ${source}); ignoring the rest`);
+          capLogged = true;
+          continue;
+        }
         st = { instance: inst, fqdn: rr.data, link: ls, gone: false, srvQueries: 0, srvAskedAt: -Infinity, addrQueries: 0, addrAskedAt: -Infinity, yielded: new Set() };
         instances.set(key, st);
+        perSource.set(source, fromHere + 1);
         changed = true;
       } else if (st.gone) {
         st.gone = false;
@@ -187,15 +256,22 @@ async function* run(subtype: string, opts: BrowserConfig): AsyncGenerator<Peer> 
           st.srv = { port: rr.data.port, target: rr.data.target.replace(/\.$/, '') };
           changed = true;
         }
-      } else if (rr.type === 'A' || rr.type === 'AAAA') {
+      }
+    }
+    // addresses only for the SRV targets of tracked instances (after the SRVs of this message)
+    let targets: Set<string> | undefined;
+    for (const rr of recs) {
+      if (rr.type === 'A' || rr.type === 'AAAA') {
         const host = nameKey(rr.name);
         let m = addresses.get(host);
         if (rr.ttl === 0) {
           m?.delete(rr.data.toLowerCase());
           continue;
         }
+        targets ??= new Set([...instances.values()].flatMap((st) => (st.srv ? [nameKey(st.srv.target)] : [])));
+        if (!targets.has(host) || !usablePeerAddress(rr.data, ls.link, fromLoopback)) continue;
         if (!m) addresses.set(host, (m = new Map()));
-        if (!m.has(rr.data.toLowerCase())) {
+        if (!m.has(rr.data.toLowerCase()) && m.size < MAX_ADDRESSES_PER_HOST) {
           m.set(rr.data.toLowerCase(), ls);
           // only news when it resolves one of our instances (other hosts' announcements are not)
           for (const st of instances.values()) if (st.srv && nameKey(st.srv.target) === host) changed = true;
@@ -216,7 +292,7 @@ async function* run(subtype: string, opts: BrowserConfig): AsyncGenerator<Peer> 
     if (opts.signal?.aborted) return;
     const found = listLinks({ interfaces: opts.interfaces, ipv6 });
     for (const link of found) {
-      const query = new MdnsSocket({ link, port: 0, logger: log });
+      const query = newSocket({ link, port: 0, logger: log });
       try {
         await query.open();
       } catch (err) {
@@ -225,12 +301,12 @@ async function* run(subtype: string, opts: BrowserConfig): AsyncGenerator<Peer> 
         continue;
       }
       const ls: LinkState = { link, query };
-      query.on('message', (msg) => ingest(ls, msg));
+      query.on('message', (msg, rinfo) => ingest(ls, msg, rinfo.address, rinfo.port));
       if (opts.listenMulticast !== false) {
-        const listen = new MdnsSocket({ link, logger: log });
+        const listen = newSocket({ link, logger: log });
         try {
           await listen.open();
-          listen.on('message', (msg) => ingest(ls, msg));
+          listen.on('message', (msg, rinfo) => ingest(ls, msg, rinfo.address, rinfo.port));
           ls.listen = listen;
         } catch (err) {
           log.debug(`mDNS browse: not listening on 5353 on ${link.name}: ${(err as Error).message}`);

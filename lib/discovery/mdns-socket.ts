@@ -29,6 +29,11 @@ export interface MdnsSocketOptions {
   logger?: Logger;
 }
 
+/** Creates the sockets a responder or browser uses (tests substitute in-process fakes). */
+export type MdnsSocketFactory = (opts: MdnsSocketOptions) => MdnsSocket;
+
+export const defaultSocketFactory: MdnsSocketFactory = (opts) => new MdnsSocket(opts);
+
 export interface MdnsSocketEvents {
   message: [msg: Message, rinfo: dgram.RemoteInfo, size: number];
   malformed: [rinfo: dgram.RemoteInfo, size: number];
@@ -53,7 +58,7 @@ export class MdnsSocket extends EventEmitter<MdnsSocketEvents> {
     const v6 = opts.link.family === 'IPv6';
     this.group = { address: v6 ? MDNS_V6 : MDNS_V4, port: MDNS_PORT };
     this.#socket = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', reuseAddr: true });
-    this.#socket.on('message', (buf, rinfo) => this.#onMessage(buf, rinfo));
+    this.#socket.on('message', (buf, rinfo) => this.receive(buf, rinfo));
     this.#socket.on('error', (err) => this.#log.debug(`mdns ${this.link.name}: socket error: ${err.message}`));
   }
 
@@ -85,6 +90,7 @@ export class MdnsSocket extends EventEmitter<MdnsSocketEvents> {
       this.#socket.setMulticastInterface(this.#ifaceArg);
       return;
     }
+    const ours = new Set(this.#socket.listeners('message'));
     const mdns = makeMdns({
       socket: this.#socket,
       type: v6 ? 'udp6' : 'udp4',
@@ -97,6 +103,10 @@ export class MdnsSocket extends EventEmitter<MdnsSocketEvents> {
       multicast: true,
     });
     this.#mdns = mdns;
+    // multicast-dns decodes every datagram itself (for events we do not use): a second full
+    // decode per packet, without our pre-checks (claimed counts of 65535 cost ~2 MB each). We only
+    // use it to bind and keep the group membership, so its 'message' listener goes.
+    for (const l of this.#socket.listeners('message')) if (!ours.has(l)) this.#socket.off('message', l as (...a: unknown[]) => void);
     mdns.on('warning', (err: Error) => this.#log.debug(`mdns ${this.link.name}: ${err.message}`));
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => { mdns.off('ready', onReady); reject(err); };
@@ -107,7 +117,11 @@ export class MdnsSocket extends EventEmitter<MdnsSocketEvents> {
     mdns.on('error', (err: Error) => this.#log.warn(`mdns ${this.link.name}: ${err.message}`));
   }
 
-  #onMessage(buf: Buffer, rinfo: dgram.RemoteInfo): void {
+  /**
+   * Handles one received datagram: decodes it and emits 'message' (or 'malformed'). Public as the
+   * seam through which tests feed packets in-process (no sockets); never throws.
+   */
+  receive(buf: Buffer, rinfo: dgram.RemoteInfo): void {
     try {
       const msg = decodeMessage(buf);
       if (!msg) {

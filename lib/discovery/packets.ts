@@ -72,8 +72,23 @@ function questionSize(q: Question): number {
   return (dnsPacket as unknown as { question: { encodingLength(q: unknown): number } }).question.encodingLength(q);
 }
 
+/**
+ * Whether the header's counts can fit in the datagram at all: a question takes at least 5 bytes
+ * (root name + type + class), a record at least 11. dns-packet allocates arrays of the claimed
+ * sizes before reading, so a 12-byte packet claiming 4 × 65535 entries would cost ~2 MB and
+ * ~0.5 ms each; such packets are dropped before decoding. (Size is not capped: RFC 6762 §17 says
+ * senders stay under 9000 bytes, but a larger datagram costs decoding time linear in its size.)
+ */
+function plausibleCounts(buf: Buffer): boolean {
+  if (buf.length < 12) return false;
+  const qd = buf.readUInt16BE(4);
+  const rr = buf.readUInt16BE(6) + buf.readUInt16BE(8) + buf.readUInt16BE(10);
+  return 12 + qd * 5 + rr * 11 <= buf.length;
+}
+
 /** Decodes a datagram; undefined for anything malformed. Never throws. */
 export function decodeMessage(buf: Buffer): Message | undefined {
+  if (!Buffer.isBuffer(buf) || !plausibleCounts(buf)) return undefined;
   let p: dnsPacket.DecodedPacket;
   try {
     p = dnsPacket.decode(buf);

@@ -12,7 +12,10 @@
  * unicast to the sender for QU questions (§5.4); legacy unicast (source port ≠ 5353, §6.7):
  * unicast, question and id echoed, TTL ≤ 10, no cache-flush bits. Known answers listed by the
  * querier with ≥ half our TTL are suppressed (§7.1). PTR answers carry SRV/TXT/A as additional
- * records (RFC 6763 §12).
+ * records (RFC 6763 §12). Unicast replies (QU, legacy) are rate-limited per source address (token
+ * bucket, default burst 50, 25/s). A response from someone else carrying one of our records with
+ * less than half its TTL (a goodbye, e.g. spoofed) makes us multicast ours again (§6.6, §10.1),
+ * at most every 250 ms per record; one with other data for our unique names → probe again (§9).
  *
  * Many subtypes: answered from a Map; announcements carry the base records plus at most
  * `maxAnnouncedSubtypes` (default 100) newly added subtypes per burst, packed ~10 per message
@@ -30,7 +33,7 @@ import {
   subtypeKey, subtypeKeyOf, subtypeNameFromKey,
 } from './names.js';
 import { isOnLink, LinkWatcher, linkKey, ownAddresses, subnetsOf, type LinkAddress } from './interfaces.js';
-import { MdnsSocket, type Destination } from './mdns-socket.js';
+import { defaultSocketFactory, type Destination, type MdnsSocket, type MdnsSocketFactory } from './mdns-socket.js';
 import { MDNS_PORT, packResponses, type Message, type OutMessage } from './packets.js';
 import { recordKey, servicePtr, servicesMetaPtr, srv, txt, TTL_SHARED, withTtl, type RR } from './records.js';
 import { additionalsFor, addressRecords, answerQuery, type Zone } from './answers.js';
@@ -48,6 +51,10 @@ export interface ResponderConfig extends ResponderOptions {
   loopback?: boolean;
   /** put SRV/TXT/A in the additional section of PTR answers (default true; false answers like Avahi) */
   additionalRecords?: boolean;
+  /** unicast replies (QU and legacy queries) per source address: burst, then per second (default 50, 25/s) */
+  unicastRateLimit?: { burst: number; perSecond: number };
+  /** creates the per-interface sockets (tests: in-process fakes) */
+  socketFactory?: MdnsSocketFactory;
 }
 
 type State = 'idle' | 'probing' | 'running' | 'stopped';
@@ -58,6 +65,9 @@ interface LinkState {
   subnets: ReturnType<typeof subnetsOf>;
   /** recordKey → last time multicast (ms) */
   lastMulticast: Map<string, number>;
+  /** our records seen in someone's response with a too-low TTL (goodbye), to multicast again */
+  rescue: Map<string, RR>;
+  rescueTimer?: NodeJS.Timeout;
 }
 
 interface ProbeRound {
@@ -70,6 +80,12 @@ const PROBE_INTERVAL_MS = 250;
 const ANNOUNCE_INTERVAL_MS = 1000;
 const LEGACY_TTL_MAX = 10;
 const BATCH_DELAY_MS = 10;
+/** fastest a record is multicast again to defend it (RFC 6762 §6: probe defence, 250 ms) */
+const DEFEND_INTERVAL_MS = 250;
+/** delay before multicasting a rescued record, so a burst of spoofed goodbyes costs one send */
+const RESCUE_DELAY_MS = 20;
+/** sources remembered by the unicast rate limiter before it forgets idle ones */
+const UNICAST_SOURCES_MAX = 4096;
 
 export class Responder implements AdvertiserLike {
   #claimed = '';
@@ -94,6 +110,8 @@ export class Responder implements AdvertiserLike {
   readonly #watcher: LinkWatcher;
   #ownAddrs = ownAddresses();
   #starting: Promise<void> | undefined;
+  /** source address → unicast reply tokens (QU / legacy answers), refilled over time */
+  readonly #unicastBudget = new Map<string, { tokens: number; at: number }>();
   #stopping: Promise<void> | undefined;
 
   constructor(opts: ResponderConfig) {
@@ -274,7 +292,7 @@ export class Responder implements AdvertiserLike {
 
   async #openLink(l: LinkAddress): Promise<LinkState | undefined> {
     if (this.#state === 'stopped') return undefined;
-    const sock = new MdnsSocket({ link: l, logger: this.#log, loopback: this.#cfg.loopback ?? true });
+    const sock: MdnsSocket = (this.#cfg.socketFactory ?? defaultSocketFactory)({ link: l, logger: this.#log, loopback: this.#cfg.loopback ?? true });
     try {
       await sock.open();
     } catch (err) {
@@ -286,7 +304,7 @@ export class Responder implements AdvertiserLike {
       await sock.close();
       return undefined;
     }
-    const ls: LinkState = { link: l, sock, subnets: subnetsOf(l.name), lastMulticast: new Map() };
+    const ls: LinkState = { link: l, sock, subnets: subnetsOf(l.name), lastMulticast: new Map(), rescue: new Map() };
     sock.on('message', (msg, rinfo) => this.#onMessage(ls, msg, rinfo));
     this.#links.set(linkKey(l), ls);
     this.#log.debug(`mDNS: listening on ${l.name} ${l.address}`);
@@ -443,6 +461,7 @@ export class Responder implements AdvertiserLike {
   #onResponse(ls: LinkState, msg: Message): void {
     const theirs = [...msg.answers, ...msg.additionals];
     if (!theirs.length) return;
+    if (this.#state === 'running') this.#rescue(ls, theirs);
     const clash = conflictingNames(this.#uniqueRecords(ls), theirs, this.#ownAddrs);
     if (!clash.size) return;
     if (this.#state === 'probing' && this.#probe) {
@@ -452,6 +471,70 @@ export class Responder implements AdvertiserLike {
       this.#log.info(`mDNS: another host answers for ${[...clash].join(', ')}; probing again`);
       void this.#reprobe();
     }
+  }
+
+  /**
+   * Someone multicast one of our own records with less than half its TTL — a goodbye (TTL 0), by
+   * a host shutting down wrongly or by a spoofer: multicast ours again before caches drop it
+   * (RFC 6762 §6.6, §10.1: the cooperating responder "rescues" the record within one second).
+   * Rate-limited like a probe defence: at most once per 250 ms per record.
+   */
+  #rescue(ls: LinkState, theirs: RR[]): void {
+    const instanceKey = nameKey(instanceFqdn(this.#instance));
+    let base: Map<string, RR> | undefined;
+    for (const rr of theirs) {
+      let own: RR | undefined;
+      if (rr.type === 'PTR') {
+        const k = subtypeKeyOf(rr.name);
+        if (k !== undefined) {
+          if (this.#subtypes.has(k) && nameKey(rr.data) === instanceKey) own = this.#subtypePtr(k);
+        }
+      }
+      if (!own) {
+        base ??= new Map(this.#baseRecords(ls).map((r) => [recordKey(r), r]));
+        own = base.get(recordKey(rr));
+      }
+      if (!own || rr.ttl >= own.ttl / 2) continue;
+      ls.rescue.set(recordKey(own), own);
+    }
+    if (!ls.rescue.size || ls.rescueTimer) return;
+    const now = Date.now();
+    let wait = RESCUE_DELAY_MS;
+    for (const k of ls.rescue.keys()) wait = Math.max(wait, (ls.lastMulticast.get(k) ?? -Infinity) + DEFEND_INTERVAL_MS - now);
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      ls.rescueTimer = undefined;
+      const recs = [...ls.rescue.values()];
+      ls.rescue.clear();
+      if (this.#state !== 'running' || !this.#links.has(linkKey(ls.link))) return;
+      this.#log.debug(`mDNS: re-announcing ${recs.length} record(s) someone said goodbye to`);
+      this.#multicastAnswers(ls, recs, DEFEND_INTERVAL_MS);
+    }, wait);
+    ls.rescueTimer = t;
+    this.#timers.add(t);
+  }
+
+  /**
+   * Token bucket per source address for unicast replies (QU and legacy queries): a flood of
+   * queries from one address is not answered with a flood of unicast replies.
+   */
+  #allowUnicast(source: string): boolean {
+    const { burst, perSecond } = this.#cfg.unicastRateLimit ?? { burst: 50, perSecond: 25 };
+    const now = Date.now();
+    let b = this.#unicastBudget.get(source);
+    if (!b) {
+      if (this.#unicastBudget.size >= UNICAST_SOURCES_MAX) {
+        for (const [k, v] of this.#unicastBudget) if (v.tokens + ((now - v.at) / 1000) * perSecond >= burst) this.#unicastBudget.delete(k);
+        if (this.#unicastBudget.size >= UNICAST_SOURCES_MAX) this.#unicastBudget.clear();
+      }
+      b = { tokens: burst, at: now };
+      this.#unicastBudget.set(source, b);
+    }
+    b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * perSecond);
+    b.at = now;
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
   }
 
   #onQuery(ls: LinkState, msg: Message, rinfo: RemoteInfo): void {
@@ -474,6 +557,7 @@ export class Responder implements AdvertiserLike {
     if (legacy) {
       const all = [...unicast, ...multicast];
       if (!all.length) return;
+      if (!this.#allowUnicast(to.address)) return;
       const clip = (rr: RR): RR => ({ ...rr, ttl: Math.min(rr.ttl, LEGACY_TTL_MAX), flush: false }) as RR;
       // echo the question(s) each message answers (all of them rarely fit in one message)
       const questionFor = (rr: RR) => {
@@ -486,7 +570,7 @@ export class Responder implements AdvertiserLike {
       }
       return;
     }
-    if (unicast.length) {
+    if (unicast.length && this.#allowUnicast(to.address)) {
       for (const m of packResponses(unicast, this.#additionals(zone))) {
         this.#noteCached(m);
         void ls.sock.send(m, to);
@@ -538,18 +622,22 @@ export class Responder implements AdvertiserLike {
 
   /** Announces now and once more a second later; `build` is re-evaluated at each send. */
   #announce(build: (ls: LinkState) => RR[], links?: LinkState[]): void {
-    const once = () => {
+    const once = (repeat: boolean) => {
       if (this.#state !== 'running') return;
+      const now = Date.now();
       for (const ls of links ?? this.#links.values()) {
         if (!this.#links.has(linkKey(ls.link))) continue;
-        const recs = build(ls);
+        let recs = build(ls);
+        // the repeat skips records an answer multicast moments ago (≥ 1 s after the first
+        // announcement, so it already was the second one): no duplicates within milliseconds (§6)
+        if (repeat) recs = recs.filter((rr) => now - (ls.lastMulticast.get(recordKey(rr)) ?? -Infinity) >= ANNOUNCE_INTERVAL_MS / 2);
         if (recs.length) for (const m of packResponses(recs, () => [])) void this.#sendMulticast(ls, m);
       }
     };
-    once();
+    once(false);
     const t = setTimeout(() => {
       this.#timers.delete(t);
-      once();
+      once(true);
     }, ANNOUNCE_INTERVAL_MS);
     this.#timers.add(t);
   }

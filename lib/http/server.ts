@@ -41,6 +41,8 @@ export interface HttpsServerOptions {
   retryAfter?: number;
   /** called once per request after everything about it is settled (share accounting included) */
   onRequestDone?: (r: RequestRecord) => void;
+  /** override the size limits and timeouts (tests shorten the timeouts); defaults in HTTP_LIMITS */
+  limits?: Partial<HttpLimits>;
 }
 
 export interface RequestRecord {
@@ -63,16 +65,36 @@ export interface HttpsServerHandle {
   close(): Promise<void>;
 }
 
-/** Node's http server limits: slow or huge requests cost a bounded amount. */
-const LIMITS = {
+/** Node's http server limits: slow or huge requests cost a bounded amount. Times in ms. */
+export interface HttpLimits {
+  /** bytes of request line + headers; more → 431 */
+  maxHeaderSize: number;
+  /** the whole header block must arrive within this (slowloris; also a connection that never sends) */
+  headersTimeout: number;
+  /** the whole request must arrive within this */
+  requestTimeout: number;
+  /** an idle keep-alive connection is closed after this */
+  keepAliveTimeout: number;
+  /**
+   * no socket progress for this long closes the connection; it also cuts a peer that reads the
+   * body too slowly: each 1 MiB write of the body must be taken within it (30 s ≈ 35 KiB/s minimum)
+   */
+  socketTimeout: number;
+  /** the TLS handshake must finish within this */
+  handshakeTimeout: number;
+  /** how often headersTimeout / requestTimeout are checked (Node's default is 30 s) */
+  connectionsCheckingInterval: number;
+}
+
+export const HTTP_LIMITS: Readonly<HttpLimits> = Object.freeze({
   maxHeaderSize: 16 * 1024,
   headersTimeout: 15_000,
   requestTimeout: 30_000,
   keepAliveTimeout: 5_000,
-  /** idle socket (also: a peer that stops reading) */
-  socketTimeout: 120_000,
+  socketTimeout: 30_000,
   handshakeTimeout: 10_000,
-};
+  connectionsCheckingInterval: 2_000,
+});
 
 function sendHtml(res: ServerResponse, status: number, body: string, headers: Record<string, string | number> = {}): void {
   if (res.headersSent) {
@@ -157,6 +179,7 @@ export async function startHttpsServer(opts: HttpsServerOptions): Promise<HttpsS
   const cooldown = new Cooldown({ seconds: config.cooldown, now });
   const slots = new UploadSlots(config.maxUploads, config.maxUploadsPerPeer);
   const tls = opts.tls ?? (await loadOrCreateCertificate(opts.stateDir, { logger: log }));
+  const LIMITS: HttpLimits = { ...HTTP_LIMITS, ...opts.limits };
 
   async function redirect(res: ServerResponse, hash: string, basename: string): Promise<void> {
     const name = basename || hash;
@@ -266,6 +289,7 @@ export async function startHttpsServer(opts: HttpsServerOptions): Promise<HttpsS
         handshakeTimeout: LIMITS.handshakeTimeout,
         requestTimeout: LIMITS.requestTimeout,
         keepAliveTimeout: LIMITS.keepAliveTimeout,
+        connectionsCheckingInterval: LIMITS.connectionsCheckingInterval,
         ALPNProtocols: ['http/1.1'],
       },
       (req, res) => {

@@ -19,6 +19,7 @@ export function parseStaticConf(text: string, file: string): string {
   if (!path) throw new Error(`${file}: no Path= in [passim]`);
   const dir = path.value.trim();
   if (!isAbsolute(dir)) throw new Error(`${file}:${path.line}: Path must be absolute, got ${JSON.stringify(dir)}`);
+  if (dir.includes('\0')) throw new Error(`${file}:${path.line}: Path must not contain NUL, got ${JSON.stringify(dir)}`);
   return dir;
 }
 

@@ -12,11 +12,16 @@
  *   capture {}          → listens on 0.0.0.0:5353 (eth0 group membership) and reports every datagram
  *   raw-open {}         → an ephemeral-port socket whose unicast replies are reported
  *   raw-send {hex, address?, port?, via?: 'raw' | 'capture'}
+ *   flood {hex, count, durationMs, via?}  → sends hex `count` times spread evenly over durationMs → {sent, ms}
+ *   auto-reply {match, hexes, unicast?}   → on every query received by `capture` that asks about `match`,
+ *                       sends each hex (to the querier's address+port when unicast, else to the group)
+ *   auto-reply-stop {}
  *   exit
  */
 import dgram from 'node:dgram';
 import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
+import dnsPacket from 'dns-packet';
 import { Responder } from '../../lib/discovery/responder.js';
 import { browse } from '../../lib/discovery/browser.js';
 import { listLinks } from '../../lib/discovery/interfaces.js';
@@ -32,6 +37,7 @@ type Req = Record<string, unknown> & { id: number; cmd: string };
 let responder: Responder | undefined;
 let capture: dgram.Socket | undefined;
 let raw: dgram.Socket | undefined;
+let autoReply: ((msg: Buffer, rinfo: dgram.RemoteInfo) => void) | undefined;
 const t0 = Date.now();
 
 function out(obj: unknown): void {
@@ -129,6 +135,56 @@ async function handle(req: Req): Promise<unknown> {
         sock.send(buf, Number(req.port ?? 5353), String(req.address ?? '224.0.0.251'), (err) => (err ? reject(err) : resolve())));
       return {};
     }
+    case 'flood': {
+      const sock = req.via === 'raw' ? raw : capture;
+      if (!sock) throw new Error(`socket ${String(req.via ?? 'capture')} not open`);
+      const buf = Buffer.from(String(req.hex), 'hex');
+      const count = Number(req.count);
+      const duration = Number(req.durationMs ?? 1000);
+      const address = String(req.address ?? '224.0.0.251');
+      const port = Number(req.port ?? 5353);
+      const t = Date.now();
+      let sent = 0;
+      await new Promise<void>((resolve) => {
+        const step = () => {
+          // send what is due by now, then yield to the event loop
+          const due = Math.min(count, Math.ceil(((Date.now() - t + 1) / duration) * count));
+          while (sent < due) {
+            sock.send(buf, port, address);
+            sent++;
+          }
+          if (sent >= count) resolve();
+          else setTimeout(step, 2);
+        };
+        step();
+      });
+      return { sent, ms: Date.now() - t };
+    }
+    case 'auto-reply': {
+      if (!capture) throw new Error('capture not open');
+      const match = String(req.match).toLowerCase();
+      const bufs = (req.hexes as string[]).map((h) => Buffer.from(h, 'hex'));
+      const unicast = req.unicast === true;
+      if (autoReply) capture.off('message', autoReply);
+      autoReply = (msg: Buffer, rinfo: dgram.RemoteInfo) => {
+        let asks = false;
+        try {
+          const p = dnsPacket.decode(msg);
+          asks = p.type === 'query' && (p.questions ?? []).some((q) => q.name.toLowerCase() === match);
+        } catch {
+          return;
+        }
+        if (!asks) return;
+        for (const b of bufs) capture!.send(b, unicast ? rinfo.port : 5353, unicast ? rinfo.address : '224.0.0.251');
+        out({ event: 'auto-replied', hex: '', from: rinfo.address, port: rinfo.port, size: bufs.length, t: Date.now() - t0 });
+      };
+      capture.on('message', autoReply);
+      return {};
+    }
+    case 'auto-reply-stop':
+      if (autoReply) capture?.off('message', autoReply);
+      autoReply = undefined;
+      return {};
     case 'exit':
       await responder?.stop();
       capture?.close();

@@ -1,0 +1,208 @@
+/**
+ * `passim fetch NAME|URL (--sha256 HASH | --sha256-url URL) [--cdn URL]… [-o PATH]`: the client.
+ * Peers first (mDNS), then each CDN URL; the bytes are verified before they reach the target.
+ * `passim fetch URL` takes URL as the first CDN and NAME from its last path segment.
+ * With `-o -` the data goes to stdout, so the summary line (or --json) goes to stderr.
+ * Env PASSIM_CDN_CA: a PEM file of extra CA certificates trusted for CDN and checksum URLs.
+ */
+import type { Argv, CommandModule } from 'yargs';
+import { handler, withSocket, type SocketArgs } from '../base.js';
+
+interface FetchArgs extends SocketArgs {
+  target: string;
+  sha256?: string;
+  'sha256-url'?: string;
+  /** `--no-cdn` shows up as a `false` entry */
+  cdn?: Array<string | boolean>;
+  output?: string;
+  timeout: number;
+  peers: boolean;
+  publish: boolean;
+  'max-age'?: string;
+  'share-limit'?: string;
+}
+
+const MAX = 0xffffffff;
+const HEX64 = /^[0-9a-fA-F]{64}$/;
+const URLISH = /^https?:\/\//i;
+
+function countError(v: unknown, what: string): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^\d{1,10}$/.test(v) || Number(v) < 1 || Number(v) > MAX) {
+    return `${what} must be a whole number from 1 to ${MAX}, got ${JSON.stringify(v)}`;
+  }
+  return undefined;
+}
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return u.protocol === 'https:' || u.protocol === 'http:';
+  } catch {
+    return false;
+  }
+}
+
+/** NAME from the last path segment of a URL (percent-decoded), or undefined. */
+export function nameFromUrl(url: string): string | undefined {
+  try {
+    const seg = new URL(url).pathname.split('/').pop() ?? '';
+    return seg ? decodeURIComponent(seg) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function humanSize(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+export const fetchCommand: CommandModule<SocketArgs, FetchArgs> = {
+  command: 'fetch <target>',
+  describe: 'download NAME (or URL) from a LAN peer, else the CDN, verified by sha256',
+  builder: (y: Argv<SocketArgs>) =>
+    withSocket(y)
+      .positional('target', { type: 'string', describe: 'NAME, or the CDN URL (NAME = its last path segment)', demandOption: true })
+      .option('sha256', { type: 'string', describe: 'expected sha256 (64 hex digits)', requiresArg: true })
+      .option('sha256-url', { type: 'string', describe: 'checksum file (SHA256SUMS, sha256sum or BSD format, or a bare hash) to take the sha256 of NAME from', requiresArg: true })
+      .option('cdn', { type: 'string', array: true, describe: 'CDN URL to fall back to (repeatable, tried in order); --no-cdn: peers only' })
+      .option('output', { alias: 'o', type: 'string', describe: 'where to write (default ./NAME; a directory; - for stdout)', requiresArg: true })
+      .option('timeout', { type: 'number', default: 500, describe: 'peer discovery timeout in ms', requiresArg: true })
+      .option('peers', { type: 'boolean', default: true, describe: 'look for peers (--no-peers: CDN only)' })
+      .option('publish', { type: 'boolean', default: true, describe: 'publish the file to the local daemon afterwards (--no-publish to skip)' })
+      .option('max-age', { type: 'string', describe: 'max-age when publishing (seconds)', requiresArg: true })
+      .option('share-limit', { type: 'string', describe: 'share-limit when publishing', requiresArg: true })
+      .check((a) => {
+        for (const k of ['target', 'sha256', 'sha256-url', 'output', 'timeout', 'max-age', 'share-limit', 'socket'] as const) {
+          if (Array.isArray(a[k])) return `--${k} given more than once`;
+        }
+        if (typeof a.target !== 'string' || a.target === '') return 'NAME must not be empty';
+        const hasHash = a.sha256 !== undefined;
+        const hasUrl = a['sha256-url'] !== undefined;
+        if (hasHash === hasUrl) return 'exactly one of --sha256 HASH or --sha256-url URL is required';
+        if (hasHash && (typeof a.sha256 !== 'string' || !HEX64.test(a.sha256))) return `--sha256 must be 64 hex digits, got ${JSON.stringify(String(a.sha256).slice(0, 80))}`;
+        if (hasUrl && !isHttpUrl(String(a['sha256-url']))) return `--sha256-url must be an http(s) URL, got ${JSON.stringify(a['sha256-url'])}`;
+        for (const u of (a.cdn ?? []) as unknown[]) if (u !== false && (typeof u !== 'string' || !isHttpUrl(u))) return `--cdn must be an http(s) URL, got ${JSON.stringify(u)}`;
+        if (URLISH.test(a.target) && (!isHttpUrl(a.target) || !nameFromUrl(a.target))) return `cannot take a file name from the URL ${a.target}`;
+        if (typeof a.timeout !== 'number' || !Number.isFinite(a.timeout) || a.timeout < 0 || a.timeout > 600_000) return '--timeout must be a number of milliseconds from 0 to 600000';
+        if (a.output === '') return '--output must not be empty';
+        return countError(a['max-age'], 'max-age') ?? countError(a['share-limit'], 'share-limit') ?? true;
+      })
+      .example('$0 fetch firmware.cab --sha256 5f1c…e2 --cdn https://cdn.example.com/firmware.cab', '')
+      .example('$0 fetch https://cdn.example.com/repomd.xml --sha256-url https://cdn.example.com/SHA256SUMS', '')
+      .example('$0 fetch data.bin --sha256 5f1c…e2 --no-cdn -o - | tar x', 'peers only, to stdout') as unknown as Argv<FetchArgs>,
+  handler: handler<FetchArgs>(async (args) => {
+    const { validateBasename } = await import('../../core/basename.js');
+    const { fetchFile } = await import('../../fetch/fetch.js');
+    const { resolvePaths } = await import('../../core/paths.js');
+    const { commandLine } = await import('./publish.js');
+
+    let name = args.target;
+    const cdn = (args.cdn ?? []).filter((u): u is string => typeof u === 'string');
+    const noCdn = (args.cdn ?? []).includes(false);
+    if (URLISH.test(args.target)) {
+      name = nameFromUrl(args.target)!;
+      cdn.unshift(args.target);
+    }
+    validateBasename(name);
+    const toStdout = args.output === '-';
+
+    // progress only for a human watching stderr
+    // (a pty with 0 columns — `script`, some CI runners — makes ora loop redrawing: no spinner there)
+    const columns = process.stderr.columns ?? 0;
+    const showProgress = Boolean(process.stderr.isTTY) && columns >= 20 && !args.quiet && !args.json;
+    let spinner: { text: string; start(): unknown; stop(): unknown } | undefined;
+    if (showProgress) {
+      const { default: ora } = await import('ora');
+      spinner = ora({ text: `looking for ${name}`, stream: process.stderr, discardStdin: false }).start() as typeof spinner;
+    }
+    let lastDraw = 0;
+    let label = '';
+    // one line only: ora redraws by counting wrapped lines
+    const show = (t: string) => {
+      if (spinner) spinner.text = t.length > columns - 4 ? `${t.slice(0, Math.max(0, columns - 5))}…` : t;
+    };
+    const ac = new AbortController();
+    const onSignal = () => ac.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      const result = await fetchFile({
+        name,
+        sha256: args.sha256,
+        sha256Url: args['sha256-url'],
+        cdn,
+        output: args.output,
+        timeoutMs: args.timeout,
+        peers: args.peers,
+        useCdn: !noCdn,
+        publish: args.publish,
+        maxAge: args['max-age'] === undefined ? undefined : Number(args['max-age']),
+        shareLimit: args['share-limit'] === undefined ? undefined : Number(args['share-limit']),
+        socketPath: resolvePaths({ socketPath: args.socket }).socketPath,
+        cmdline: commandLine(),
+        signal: ac.signal,
+        onProgress: (ev) => {
+          if (ev.type === 'skip' && (args.verbose || spinner) && !args.quiet) {
+            const where = ev.source === 'cdn' ? ev.url : ev.source === 'local' ? 'local daemon' : `peer ${ev.peer}`;
+            if (spinner) spinner.stop();
+            process.stderr.write(`passim: skipped ${where}: ${ev.reason}\n`);
+            if (spinner) spinner.start();
+          } else if (ev.type === 'publish-failed' && !args.quiet) {
+            if (spinner) spinner.stop();
+            process.stderr.write(`passim: warning: could not publish to the local daemon: ${ev.reason}\n`);
+          } else if (spinner && ev.type === 'try') {
+            label = `fetching ${name} from ${ev.source === 'cdn' ? new URL(ev.url).host : ev.source === 'local' ? 'the local daemon' : `peer ${ev.peer}`}`;
+            show(label);
+          } else if (spinner && ev.type === 'checksum') {
+            show(`reading the sha256 of ${name} from ${ev.url}`);
+          } else if (spinner && ev.type === 'bytes') {
+            const now = Date.now();
+            if (now - lastDraw < 100) return;
+            lastDraw = now;
+            const pct = ev.total ? ` (${Math.floor((ev.received * 100) / Math.max(1, ev.total))}%)` : '';
+            show(`${label} — ${humanSize(ev.received)}${ev.total ? ` / ${humanSize(ev.total)}` : ''}${pct}`);
+          }
+        },
+      });
+      spinner?.stop();
+      spinner = undefined;
+      const data = {
+        path: result.path,
+        sha256: result.sha256,
+        size: result.size,
+        source: result.source,
+        peer: result.peer ?? null,
+        ms: result.ms,
+      };
+      // with -o - stdout holds the file: the report goes to stderr
+      const out = toStdout ? process.stderr : process.stdout;
+      if (args.json) {
+        out.write(JSON.stringify(data, null, 2) + '\n');
+      } else if (!(toStdout && args.quiet)) {
+        const from = result.source === 'peer' ? `peer ${result.peer}` : result.source === 'local' ? 'the local daemon' : `the CDN (${new URL(result.url).host})`;
+        const what = toStdout ? `fetched ${name}` : `saved ${result.path === `${process.cwd()}/${name}` ? name : result.path}`;
+        out.write(`${what} (${humanSize(result.size)}) from ${from} in ${result.ms} ms\n`);
+      }
+      return 0;
+    } catch (err) {
+      if (ac.signal.aborted) {
+        process.stderr.write('passim: interrupted\n');
+        return 130;
+      }
+      throw err;
+    } finally {
+      spinner?.stop();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  }),
+};

@@ -1,0 +1,34 @@
+/** `passim unpublish HASH`: remove an item from the daemon's store. */
+import type { Argv, CommandModule } from 'yargs';
+import { handler, print, withSocket, type SocketArgs } from '../base.js';
+
+interface UnpublishArgs extends SocketArgs {
+  hash: string;
+}
+
+export const unpublishCommand: CommandModule<SocketArgs, UnpublishArgs> = {
+  command: 'unpublish <hash>',
+  describe: 'remove an item (a static-dir item is only unadvertised, never deleted from disk)',
+  builder: (y: Argv<SocketArgs>) =>
+    withSocket(y)
+      .positional('hash', { type: 'string', describe: 'sha256 of the item (64 hex digits)', demandOption: true })
+      .check((a) => {
+        if (Array.isArray(a.socket)) return 'socket given more than once';
+        if (!/^[0-9a-fA-F]{64}$/.test(String(a.hash))) return `not a sha256 (64 hex digits): ${JSON.stringify(String(a.hash).slice(0, 80))}`;
+        return true;
+      })
+      .example('$0 unpublish 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08', '') as unknown as Argv<UnpublishArgs>,
+  handler: handler<UnpublishArgs>(async (args) => {
+    const { normaliseSha256 } = await import('../../core/sha256.js');
+    const { resolvePaths } = await import('../../core/paths.js');
+    const { ControlClient } = await import('../../control/client.js');
+    const hash = normaliseSha256(String(args.hash));
+    const client = new ControlClient(resolvePaths({ socketPath: args.socket }).socketPath);
+    try {
+      const item = await client.unpublish(hash);
+      print(args, item, () => (args.quiet ? '' : `unpublished ${item.hash} ${item.basename}`));
+    } finally {
+      await client.close();
+    }
+  }),
+};

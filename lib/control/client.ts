@@ -1,0 +1,185 @@
+/**
+ * The control socket client (CLI and fetch): one method per route of api.ts. A daemon that cannot
+ * be reached is a DaemonUnreachableError (exit 5) saying which socket and why; an error reply is
+ * rebuilt as the error class the daemon threw.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { basename as pathBasename } from 'node:path';
+import type { Readable } from 'node:stream';
+import { Client } from 'undici';
+import { DaemonUnreachableError, errorFromCode, PassimError, UsageError } from '../core/errors.js';
+import { ROUTES, type ErrorReply, type ItemInfo, type StatusReply, type VerifyReply } from './api.js';
+
+export interface ClientPublishOptions {
+  /** basename to publish under; default the file's basename when publishing a path */
+  name?: string;
+  maxAge?: number;
+  shareLimit?: number;
+  nextReboot?: boolean;
+  cmdline?: string;
+  /** the daemon checks the received bytes hash to this */
+  sha256?: string;
+  /** bytes in the body, when known (sent as Content-Length) */
+  size?: number;
+}
+
+const CONNECT_ERRORS: Record<string, string> = {
+  ENOENT: 'no such socket',
+  ECONNREFUSED: 'nothing is listening',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOTDIR: 'no such socket',
+  ECONNRESET: 'the connection was reset',
+};
+
+export class ControlClient {
+  private readonly client: Client;
+
+  constructor(readonly socketPath: string) {
+    this.client = new Client('http://localhost', {
+      socketPath,
+      connectTimeout: 5000,
+      // a verify of a big store or a publish of a big file takes as long as it takes
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+  }
+
+  status(): Promise<StatusReply> {
+    return this.call<StatusReply>('GET', ROUTES.status);
+  }
+
+  items(): Promise<ItemInfo[]> {
+    return this.call<ItemInfo[]>('GET', ROUTES.items);
+  }
+
+  /**
+   * Streams a file (a path, opened here by the client, or a readable) to the daemon's store.
+   * A path that is missing, unreadable or a directory fails before the daemon is contacted.
+   */
+  async publish(source: Readable | string, opts: ClientPublishOptions = {}): Promise<ItemInfo> {
+    let fh: FileHandle | undefined;
+    let body: Readable;
+    let size = opts.size;
+    let name = opts.name;
+    if (typeof source === 'string') {
+      fh = await openForPublish(source);
+      const st = await fh.stat();
+      size = st.size;
+      name ??= pathBasename(source);
+      body = fh.createReadStream({ highWaterMark: 1024 * 1024, autoClose: true });
+    } else {
+      body = source;
+      if (!name) throw new UsageError('a name is required to publish a stream');
+    }
+    const q = new URLSearchParams({ name });
+    if (opts.maxAge !== undefined) q.set('max_age', String(opts.maxAge));
+    if (opts.shareLimit !== undefined) q.set('share_limit', String(opts.shareLimit));
+    if (opts.nextReboot) q.set('next_reboot', '1');
+    if (opts.cmdline !== undefined) q.set('cmdline', opts.cmdline);
+    if (opts.sha256 !== undefined) q.set('sha256', opts.sha256);
+    try {
+      return await this.call<ItemInfo>('POST', `${ROUTES.items}?${q}`, body, size, true);
+    } finally {
+      if (!body.destroyed) body.destroy();
+      await fh?.close().catch(() => {});
+    }
+  }
+
+  unpublish(hash: string): Promise<ItemInfo> {
+    return this.call<ItemInfo>('DELETE', `${ROUTES.items}/${encodeURIComponent(hash)}`);
+  }
+
+  verify(fix = false): Promise<VerifyReply> {
+    return this.call<VerifyReply>('POST', `${ROUTES.verify}?fix=${fix ? 1 : 0}`);
+  }
+
+  setMetered(on: boolean): Promise<StatusReply> {
+    return this.call<StatusReply>('POST', `${ROUTES.metered}?on=${on ? 1 : 0}`);
+  }
+
+  async close(): Promise<void> {
+    await this.client.close().catch(() => this.client.destroy());
+  }
+
+  private async call<T>(method: string, path: string, body?: Readable, size?: number, upload = false): Promise<T> {
+    let res;
+    try {
+      res = await this.client.request({
+        method: method as 'GET',
+        path,
+        body,
+        headers: {
+          accept: 'application/json',
+          ...(body ? { 'content-type': 'application/octet-stream' } : {}),
+          ...(size !== undefined ? { 'content-length': String(size) } : {}),
+        },
+      });
+    } catch (err) {
+      throw this.translate(err, upload);
+    }
+    let text: string;
+    try {
+      text = await res.body.text();
+    } catch (err) {
+      throw this.translate(err, upload);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new PassimError(`the daemon on ${this.socketPath} sent a reply that is not JSON (HTTP ${res.statusCode})`);
+    }
+    if (res.statusCode >= 400) {
+      const e = (json as ErrorReply)?.error;
+      if (e && typeof e.code === 'string' && typeof e.message === 'string') throw errorFromCode(e.code, e.message);
+      throw new PassimError(`the daemon on ${this.socketPath} answered HTTP ${res.statusCode}`);
+    }
+    return json as T;
+  }
+
+  private translate(err: unknown, upload: boolean): Error {
+    if (err instanceof PassimError) return err;
+    const code = errCode(err);
+    if (code && CONNECT_ERRORS[code] && !(upload && code === 'ECONNRESET')) {
+      const why = CONNECT_ERRORS[code];
+      const hint = code === 'EACCES' || code === 'EPERM'
+        ? 'run as root or as a member of the passim group'
+        : 'is `passim serve` running? (set the socket with --socket or PASSIM_SOCKET)';
+      return new DaemonUnreachableError(`cannot reach the passim daemon on ${this.socketPath}: ${why}; ${hint}`, { cause: err });
+    }
+    const msg = err instanceof Error ? err.message : String(err);
+    return new PassimError(`control socket ${this.socketPath}: ${msg}`, { cause: err });
+  }
+}
+
+function errCode(err: unknown): string | undefined {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 5; e = e.cause as typeof e, i++) {
+    if (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) return e.code;
+  }
+  return undefined;
+}
+
+/** Opens a file to publish, with one clear error for each way it can fail. */
+export async function openForPublish(path: string): Promise<FileHandle> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new PassimError(`cannot publish ${path}: no such file`);
+    if (code === 'EACCES' || code === 'EPERM') throw new PassimError(`cannot publish ${path}: permission denied`);
+    if (code === 'EISDIR') throw new PassimError(`cannot publish ${path}: is a directory`);
+    throw new PassimError(`cannot publish ${path}: ${(err as Error).message}`);
+  }
+  const st = await fh.stat();
+  if (st.isDirectory()) {
+    await fh.close();
+    throw new PassimError(`cannot publish ${path}: is a directory`);
+  }
+  if (!st.isFile()) {
+    await fh.close();
+    throw new PassimError(`cannot publish ${path}: not a regular file`);
+  }
+  return fh;
+}

@@ -1,0 +1,188 @@
+/**
+ * The composition root: builds the store, the HTTPS server, the mDNS responder and the control
+ * socket from the settings, wires store events to the responder, and tears it all down in order.
+ */
+import { hostname } from 'node:os';
+import { statePaths } from '../core/paths.js';
+import type { Logger } from '../core/logger.js';
+import { version } from '../core/version.js';
+import type { DaemonSettings } from './options.js';
+import { lockStateDir, type StateLock } from './state-lock.js';
+import { Store } from '../store/store.js';
+import { startHttpsServer } from '../http/server.js';
+import { Responder } from '../discovery/responder.js';
+import { browse } from '../discovery/browser.js';
+import { startControlServer } from '../control/server.js';
+import type { StatusReply } from '../control/api.js';
+import type { ItemInfo } from '../store/types.js';
+import { startDbusService } from '../dbus/service.js';
+
+type Closable = { close(): Promise<void> };
+
+export interface DaemonHooks {
+  /** test hook: a clock for the store (ms) */
+  now?: () => number;
+  /** force the mDNS instance name (conflict tests) */
+  instanceName?: string;
+  /** false: do not offer org.freedesktop.Passim on the system bus (tests) */
+  dbus?: boolean;
+}
+
+export class Daemon {
+  private lock?: StateLock;
+  private store?: Store;
+  private http?: Closable & { port: number };
+  private control?: Closable;
+  private dbus?: Closable & { notify(): void };
+  private responder?: Responder;
+  private metered: boolean;
+  private stopping?: Promise<void>;
+
+  constructor(private readonly settings: DaemonSettings, private readonly log: Logger, private readonly hooks: DaemonHooks = {}) {
+    this.metered = settings.config.metered;
+  }
+
+  get port(): number {
+    return this.http?.port ?? this.settings.config.port;
+  }
+
+  get instanceName(): string {
+    return this.responder?.instanceName ?? '';
+  }
+
+  /** Advertise only when peers can reach us and the network is not metered. */
+  private get advertising(): boolean {
+    return !this.settings.config.localhostOnly && !this.metered;
+  }
+
+  status(): StatusReply {
+    const savings = this.store?.savings() ?? { downloadSaving: 0, carbonSaving: 0 };
+    return {
+      version: version(),
+      status: this.metered ? 'disabled-metered' : this.store ? 'running' : 'loading',
+      port: this.port,
+      name: this.instanceName,
+      uri: `https://localhost:${this.port}/`,
+      downloadSaving: savings.downloadSaving,
+      carbonSaving: savings.carbonSaving,
+      items: this.store?.list().length ?? 0,
+    };
+  }
+
+  async start(): Promise<void> {
+    const { paths, config } = this.settings;
+    const sp = statePaths(paths.stateDir);
+    try {
+      this.lock = await lockStateDir(sp.lockFile);
+      const store = new Store({
+        stateDir: paths.stateDir,
+        dataDir: config.path,
+        configDir: paths.configDir,
+        maxItemSize: config.maxItemSize,
+        carbonCost: config.carbonCost,
+        now: this.hooks.now,
+        logger: this.log,
+      });
+      await store.load();
+      this.store = store;
+
+      this.http = await startHttpsServer({
+        store,
+        config,
+        stateDir: paths.stateDir,
+        logger: this.log,
+        now: this.hooks.now,
+        findPeer: (hash) => this.findPeer(hash),
+      });
+      // the port may have been 0 (tests): the responder must advertise the real one
+      this.responder = new Responder({
+        port: this.http.port,
+        interfaces: config.interfaces.length ? config.interfaces : undefined,
+        ipv6: config.ipv6,
+        instanceName: this.hooks.instanceName,
+        hostName: hostname(),
+        logger: this.log,
+      });
+
+      this.control = await startControlServer({
+        socketPath: paths.socketPath,
+        store,
+        status: () => this.status(),
+        setMetered: (on: boolean) => this.setMetered(on),
+        logger: this.log,
+      });
+
+      if (this.hooks.dbus !== false) {
+        this.dbus = await startDbusService({ store, status: () => this.status(), logger: this.log });
+      }
+
+      if (this.advertising) await this.startAdvertising();
+      store.on('added', (item: ItemInfo) => { if (this.advertising && !item.disabled) this.responder?.add(item.hash); });
+      store.on('removed', (item: ItemInfo) => this.responder?.remove(item.hash));
+      store.on('changed', () => { if (this.advertising) this.responder?.setHashes(store.advertisedHashes()); });
+      store.startTimers();
+      this.log.info(`passim ${version()} serving ${store.list().length} items on https port ${this.http.port}` +
+        `${this.advertising ? `, advertised as ${this.responder.instanceName}` : ' (not advertising)'}; control socket ${paths.socketPath}`);
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  private async startAdvertising(): Promise<void> {
+    if (!this.responder || !this.store) return;
+    await this.responder.start();
+    this.responder.setHashes(this.store.advertisedHashes());
+  }
+
+  async setMetered(on: boolean): Promise<void> {
+    if (on === this.metered) return;
+    this.metered = on;
+    this.dbus?.notify();
+    if (!this.responder) return;
+    if (on) {
+      this.log.info('metered network: no longer advertising (still serving)');
+      this.responder.setHashes([]);
+    } else if (this.advertising) {
+      this.log.info('network no longer metered: advertising again');
+      if (!this.responder.instanceName) await this.startAdvertising();
+      else this.responder.setHashes(this.store?.advertisedHashes() ?? []);
+    }
+  }
+
+  private async findPeer(hash: string): Promise<{ address: string; port: number } | undefined> {
+    const own = this.responder?.instanceName;
+    for await (const peer of browse(hash, {
+      timeoutMs: 1500,
+      interfaces: this.settings.config.interfaces.length ? this.settings.config.interfaces : undefined,
+      ipv6: this.settings.config.ipv6,
+      excludeInstances: own ? [own] : [],
+    })) {
+      return { address: peer.address, port: peer.port };
+    }
+    return undefined;
+  }
+
+  /** Goodbyes first (peers stop asking), then stop serving, then flush the store. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const steps: Array<[string, (() => Promise<void>) | undefined]> = [
+        ['mDNS responder', this.responder && (() => this.responder!.stop())],
+        ['control socket', this.control && (() => this.control!.close())],
+        ['D-Bus service', this.dbus && (() => this.dbus!.close())],
+        ['https server', this.http && (() => this.http!.close())],
+        ['store', this.store && (() => this.store!.close())],
+        ['state lock', this.lock && (() => this.lock!.release())],
+      ];
+      for (const [what, step] of steps) {
+        if (!step) continue;
+        try {
+          await step();
+        } catch (err) {
+          this.log.warn(`stopping ${what}: ${(err as Error).message}`);
+        }
+      }
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * The two kinds of HTTPS connection fetch makes, kept apart so trust never leaks between them:
+ * - peers (and the local daemon) use self-signed certificates: TLS without verification, used ONLY
+ *   for peer URLs; the sha256 is the trust, not the certificate;
+ * - the CDN (and --sha256-url) get normal certificate verification against the system roots plus,
+ *   optionally, extra CA certificates (`cdnCa`, or the PEM file named by env PASSIM_CDN_CA;
+ *   Node's own NODE_EXTRA_CA_CERTS works as well).
+ */
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import { Agent } from 'undici';
+import { PassimError } from '../core/errors.js';
+import type { SourceLimits } from './limits.js';
+
+function agentOptions(limits: SourceLimits) {
+  return {
+    connectTimeout: limits.connectTimeoutMs,
+    headersTimeout: limits.headersTimeoutMs,
+    bodyTimeout: limits.bodyTimeoutMs,
+    maxHeaderSize: limits.maxHeaderSize,
+    keepAliveTimeout: 4_000,
+    connections: 4,
+  };
+}
+
+/** For peers: self-signed certificates accepted; never use it for a CDN URL. */
+export function peerAgent(limits: SourceLimits): Agent {
+  return new Agent({
+    ...agentOptions(limits),
+    connect: { rejectUnauthorized: false, timeout: limits.connectTimeoutMs },
+  });
+}
+
+/** Extra CA certificates for the CDN: the given PEM, else the file named by PASSIM_CDN_CA. */
+export function resolveCdnCa(cdnCa?: string | Buffer, env: NodeJS.ProcessEnv = process.env): string | Buffer | undefined {
+  if (cdnCa !== undefined && cdnCa !== '') return cdnCa;
+  const file = env.PASSIM_CDN_CA;
+  if (!file) return undefined;
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new PassimError(`cannot read PASSIM_CDN_CA ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+/** For the CDN: normal certificate verification (system roots + optional extra CAs). */
+export function cdnAgent(limits: SourceLimits, cdnCa?: string | Buffer): Agent {
+  const connect: Record<string, unknown> = { rejectUnauthorized: true, timeout: limits.connectTimeoutMs };
+  if (cdnCa !== undefined) connect.ca = [...rootCertificates, cdnCa];
+  return new Agent({ ...agentOptions(limits), connect });
+}

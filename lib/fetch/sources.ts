@@ -1,0 +1,169 @@
+/**
+ * Where a file may come from, in the order fetch tries them:
+ *   1. the local daemon, when its control socket answers and it holds the hash (downloaded from its
+ *      HTTPS port on 127.0.0.1 — the CLI never reads the store's files);
+ *   2. peers, in the order the browser finds them (the first is tried as soon as it is found while
+ *      the browser keeps collecting the others for failover);
+ *   3. each CDN URL in the order given.
+ */
+import type { Browse, Peer } from '../discovery/types.js';
+
+export type SourceKind = 'local' | 'peer' | 'cdn';
+
+export interface Source {
+  kind: SourceKind;
+  url: string;
+  /** peer address (peer and local sources) */
+  peer?: string;
+  /** size known in advance (the local daemon's item) */
+  expectedSize?: number;
+}
+
+export interface LocalDaemon {
+  port: number;
+  /** its mDNS instance name, so the browser skips it */
+  instance: string;
+  /** the item, when the daemon holds this hash and it is enabled */
+  item?: { basename: string; size: number };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new Error('control socket timed out')), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
+}
+
+/** Asks the local daemon (if any) about the hash. Never throws: no daemon is a normal case. */
+export async function probeLocalDaemon(socketPath: string, sha256: string, timeoutMs = 2000): Promise<LocalDaemon | undefined> {
+  let client: { status(): Promise<{ port: number; name: string }>; items(): Promise<Array<{ hash: string; basename: string; size: number; disabled: boolean }>>; close(): Promise<void> } | undefined;
+  try {
+    const { ControlClient } = await import('../control/client.js');
+    client = new ControlClient(socketPath);
+    const c = client;
+    const [status, items] = await withTimeout(Promise.all([c.status(), c.items()]), timeoutMs);
+    const it = items.find((i) => i.hash === sha256 && !i.disabled);
+    return {
+      port: status.port,
+      instance: status.name,
+      item: it ? { basename: it.basename, size: it.size } : undefined,
+    };
+  } catch {
+    return undefined;
+  } finally {
+    // destroy, not close: a daemon that never answers must not hold the process open
+    if (client) await destroyClient(client);
+  }
+}
+
+/** Drops a ControlClient's connection at once (close() would wait for an unanswered request). */
+export async function destroyClient(client: object): Promise<void> {
+  const c = client as { destroy?: () => Promise<void>; client?: { destroy?: () => Promise<void> }; close?: () => Promise<void> };
+  try {
+    if (typeof c.destroy === 'function') await c.destroy();
+    else if (typeof c.client?.destroy === 'function') await c.client.destroy();
+    else await c.close?.();
+  } catch {
+    /* already gone */
+  }
+}
+
+export function peerUrl(host: string, port: number, name: string, sha256: string): string {
+  const h = host.includes(':') ? `[${host}]` : host;
+  return `https://${h}:${port}/${encodeURIComponent(name)}?sha256=${sha256}`;
+}
+
+export function localSource(d: LocalDaemon, sha256: string): Source | undefined {
+  if (!d.item) return undefined;
+  return { kind: 'local', url: peerUrl('127.0.0.1', d.port, d.item.basename, sha256), peer: '127.0.0.1', expectedSize: d.item.size };
+}
+
+/**
+ * Runs the browser in the background and queues peers as they are found (deduplicated by
+ * address:port, at most `maxPeers`). `next()` resolves with the next peer, or undefined once the
+ * browser has ended and the queue is empty. `stop()` aborts the browser.
+ */
+export class PeerCollector {
+  private readonly queue: Peer[] = [];
+  private readonly seen = new Set<string>();
+  private waiters: Array<(p: Peer | undefined) => void> = [];
+  private ended = false;
+  private readonly ac = new AbortController();
+  /** how many peers the browser reported (after dedup) */
+  found = 0;
+  /** the browser's error, if it failed (a browse failure only means "no peers") */
+  error: unknown;
+
+  constructor(browse: Browse, sha256: string, opts: { timeoutMs: number; excludeInstances?: string[]; signal?: AbortSignal; maxPeers?: number }) {
+    const max = opts.maxPeers ?? 32;
+    const signal = opts.signal ? AbortSignal.any([opts.signal, this.ac.signal]) : this.ac.signal;
+    void (async () => {
+      try {
+        for await (const p of browse(sha256, { timeoutMs: opts.timeoutMs, excludeInstances: opts.excludeInstances, signal })) {
+          if (this.ended) break;
+          if (!p || typeof p.address !== 'string' || !Number.isInteger(p.port) || p.port <= 0 || p.port > 65535) continue;
+          if (p.address.includes('%')) continue; // a scoped IPv6 address cannot be put in a URL
+          const key = `${p.address}|${p.port}`;
+          if (this.seen.has(key)) continue;
+          this.seen.add(key);
+          this.found++;
+          this.push(p);
+          if (this.found >= max) break;
+        }
+      } catch (err) {
+        if (!this.ac.signal.aborted) this.error = err;
+      } finally {
+        this.end();
+      }
+    })();
+  }
+
+  private push(p: Peer): void {
+    const w = this.waiters.shift();
+    if (w) w(p);
+    else this.queue.push(p);
+  }
+
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    for (const w of this.waiters.splice(0)) w(undefined);
+  }
+
+  next(): Promise<Peer | undefined> {
+    const p = this.queue.shift();
+    if (p) return Promise.resolve(p);
+    if (this.ended) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  stop(): void {
+    this.ac.abort();
+    this.end();
+  }
+}
+
+/** The sources in order, produced lazily so a peer is tried as soon as it is found. */
+export async function* orderedSources(opts: {
+  sha256: string;
+  name: string;
+  local?: LocalDaemon;
+  peers?: PeerCollector;
+  cdn: string[];
+}): AsyncGenerator<Source> {
+  if (opts.local) {
+    const s = localSource(opts.local, opts.sha256);
+    if (s) yield s;
+  }
+  if (opts.peers) {
+    for (;;) {
+      const p = await opts.peers.next();
+      if (!p) break;
+      yield { kind: 'peer', url: peerUrl(p.address, p.port, opts.name, opts.sha256), peer: p.address };
+    }
+  }
+  for (const url of opts.cdn) yield { kind: 'cdn', url };
+}
