@@ -48,8 +48,8 @@ export class Store extends EventEmitter implements ItemStore {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly bootTime: () => string | undefined;
-  private readonly maxItemSize: number;
-  private readonly carbonCost: number;
+  private maxItemSize: number;
+  private carbonCost: number;
   private readonly items = new Map<string, ItemRecord>();
   /** hashes being renamed into place by a publish right now */
   private readonly pending = new Set<string>();
@@ -106,6 +106,7 @@ export class Store extends EventEmitter implements ItemStore {
       this.shares.retainOnly(held);
       if (this.catalog) await this.rescanStatic();
       await this.expire();
+      await this.removeSharedOut();
       this.loaded = true;
     } finally {
       this.loading = false;
@@ -222,6 +223,12 @@ export class Store extends EventEmitter implements ItemStore {
     return savingsFor(this.downloadSaving, this.carbonCost);
   }
 
+  /** Live config change (SIGHUP reload): the upload size limit and the carbon cost (kg/GB). */
+  setLimits(limits: { maxItemSize?: number; carbonCost?: number }): void {
+    if (limits.maxItemSize !== undefined) this.maxItemSize = limits.maxItemSize;
+    if (limits.carbonCost !== undefined) this.carbonCost = limits.carbonCost;
+  }
+
   private emitEvent(event: 'added' | 'changed', item: ItemInfo): void;
   private emitEvent(event: 'removed', item: ItemInfo, reason: RemoveReason): void;
   private emitEvent(event: string, item: ItemInfo, reason?: RemoveReason): void {
@@ -327,6 +334,18 @@ export class Store extends EventEmitter implements ItemStore {
       if (isExpired(rec, now)) out.push(await this.deleteItem(rec, 'expired'));
     }
     return out;
+  }
+
+  /**
+   * An item whose saved share count already reached its limit (a crash between saving the count
+   * and deleting the file) could never be served again: finish the deletion at load.
+   */
+  private async removeSharedOut(): Promise<void> {
+    for (const rec of [...this.items.values()]) {
+      if (!rec.static && rec.shareLimit > 0 && this.shares.get(rec.hash) >= rec.shareLimit) {
+        await this.deleteItem(rec, 'share-limit');
+      }
+    }
   }
 
   // ---------------------------------------------------------------- shares

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { body, openStore, tempDir, waitForEvent } from './helpers.js';
@@ -61,4 +61,17 @@ test('share-limit 0 is unlimited; unknown and disabled items cannot be reserved'
   assert.equal(store.reserveShare('not a hash'), false);
   const off = await store.publish(body('later'), { basename: 'l', nextReboot: true });
   assert.equal(store.reserveShare(off.hash), false);
+});
+
+test('an item whose saved count already reached its limit (crash before the delete) is removed at load', async (t) => {
+  const state = await tempDir(t);
+  const first = await openStore(t, { stateDir: state });
+  const item = await first.publish(body('almost gone'), { basename: 'a.bin', shareLimit: 2 });
+  await first.close();
+  // what a kill between saving the count and unlinking the file leaves behind
+  await writeFile(join(state, 'shares.json'), JSON.stringify({ counts: { [item.hash]: 2 } }));
+  const second = await openStore(t, { stateDir: state });
+  assert.equal(second.get(item.hash), undefined);
+  assert.equal(existsSync(item.path), false);
+  assert.match(await readFile(join(state, 'log', 'audit.log'), 'utf8'), new RegExp(`DELTE hash=${item.hash}`));
 });
