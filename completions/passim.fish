@@ -70,6 +70,8 @@ complete -c passim -n "__fish_seen_subcommand_from fetch" -l share-limit -x -d '
 complete -c passim -n "__fish_seen_subcommand_from fetch" -l timeout -x -d 'peer discovery timeout in ms'
 complete -c passim -n "__fish_seen_subcommand_from fetch" -l no-peers -d 'do not look for peers'
 complete -c passim -n "__fish_seen_subcommand_from fetch" -l no-cdn -d 'do not fall back to a CDN'
+complete -c passim -n "__fish_seen_subcommand_from fetch" -l no-herd -d 'never wait for another host already fetching it'
+complete -c passim -n "__fish_seen_subcommand_from fetch" -l herd-wait -x -d 'longest wait for another host fetching it, in ms'
 
 # verify
 complete -c passim -n "__fish_seen_subcommand_from verify" -F

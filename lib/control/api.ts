@@ -9,6 +9,11 @@
  *   DELETE /items/<sha256>           → ItemInfo | 404
  *   POST   /verify?fix=1             → VerifyReply
  *   POST   /metered?on=1|0           → StatusReply
+ *   POST   /claims?sha256=&kind=bid|fetching&ttl_ms=
+ *                                     → 201 ClaimReply | 409 not advertising | 503 too many
+ *   POST   /claims/<id>?ttl_ms=&kind= → ClaimReply (renewed) | 404 lapsed
+ *   DELETE /claims/<id>               → { released: true } | 404
+ *          (in-progress claims for herd suppression: lib/control/claims.ts, lib/fetch/herd.ts)
  * Errors: { error: { code: "PASSIM_…", message } } with the error class's httpStatus.
  */
 import type { ItemInfo } from '../store/types.js';
@@ -31,6 +36,16 @@ export interface VerifyReply {
   bad: Array<{ hash: string; basename: string; actual: string; fixed: boolean }>;
 }
 
+/** An in-progress claim (lib/control/claims.ts). */
+export interface ClaimReply {
+  id: string;
+  sha256: string;
+  kind: 'bid' | 'fetching';
+  ttlMs: number;
+  /** live claims on the same hash made earlier through this daemon */
+  others: number;
+}
+
 export interface ErrorReply {
   error: { code: string; message: string };
 }
@@ -43,6 +58,7 @@ export const ROUTES = {
   items: '/items',
   verify: '/verify',
   metered: '/metered',
+  claims: '/claims',
 } as const;
 
 /**

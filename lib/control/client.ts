@@ -8,7 +8,7 @@ import { basename as pathBasename } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Client } from 'undici';
 import { DaemonUnreachableError, errorFromCode, PassimError, UsageError } from '../core/errors.js';
-import { ROUTES, type ErrorReply, type ItemInfo, type StatusReply, type VerifyReply } from './api.js';
+import { ROUTES, type ClaimReply, type ErrorReply, type ItemInfo, type StatusReply, type VerifyReply } from './api.js';
 
 export interface ClientPublishOptions {
   /** basename to publish under; default the file's basename when publishing a path */
@@ -96,6 +96,31 @@ export class ControlClient {
 
   setMetered(on: boolean): Promise<StatusReply> {
     return this.call<StatusReply>('POST', `${ROUTES.metered}?on=${on ? 1 : 0}`);
+  }
+
+  /**
+   * Claims a hash as being fetched by this client (herd suppression): the daemon advertises it
+   * until the lease (ttlMs) lapses without renewal, this connection closes, or it is released.
+   */
+  claim(sha256: string, kind: 'bid' | 'fetching', ttlMs: number): Promise<ClaimReply> {
+    const q = new URLSearchParams({ sha256, kind, ttl_ms: String(Math.round(ttlMs)) });
+    return this.call<ClaimReply>('POST', `${ROUTES.claims}?${q}`);
+  }
+
+  /** Renews a claim's lease (and may change its kind); NotFoundError once it has lapsed. */
+  renewClaim(id: string, ttlMs: number, kind?: 'bid' | 'fetching'): Promise<ClaimReply> {
+    const q = new URLSearchParams({ ttl_ms: String(Math.round(ttlMs)) });
+    if (kind) q.set('kind', kind);
+    return this.call<ClaimReply>('POST', `${ROUTES.claims}/${encodeURIComponent(id)}?${q}`);
+  }
+
+  releaseClaim(id: string): Promise<{ released: boolean }> {
+    return this.call<{ released: boolean }>('DELETE', `${ROUTES.claims}/${encodeURIComponent(id)}`);
+  }
+
+  /** Drops the connection at once (and with it any claim tied to it). */
+  async destroy(): Promise<void> {
+    await this.client.destroy().catch(() => {});
   }
 
   async close(): Promise<void> {

@@ -8,11 +8,12 @@ import { connect } from 'node:net';
 import { chmod, chown, lstat, mkdir, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
-import { AlreadyRunningError, PassimError, UsageError } from '../core/errors.js';
+import { AlreadyRunningError, NotFoundError, PassimError, UsageError } from '../core/errors.js';
 import { normaliseSha256 } from '../core/sha256.js';
 import { validateBasename } from '../core/basename.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { ItemInfo, PublishOptions } from '../store/types.js';
+import { ClaimsDisabledError, ClaimTable, CLAIM_TTL_MAX_MS, CLAIM_TTL_MIN_MS, TooManyClaimsError } from './claims.js';
 import {
   MAX_COUNT,
   ROUTES,
@@ -34,6 +35,8 @@ export interface ControlServerOptions {
   store: ControlStore;
   status: () => StatusReply;
   setMetered?: (on: boolean) => void | Promise<void>;
+  /** in-progress claims of local fetches (herd suppression); without it the claim routes answer 501 */
+  claims?: ClaimTable;
   logger?: Logger;
   /** group that may use the socket when running as root; default "passim" */
   group?: string;
@@ -230,7 +233,54 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: ControlSe
     await opts.setMetered(on);
     return sendJson(res, 200, opts.status());
   }
+  if (path === ROUTES.claims || path.startsWith(ROUTES.claims + '/')) return handleClaims(req, res, opts, path, method, q);
   throw new RouteError(`no such control route: ${method} ${path}`, 404);
+}
+
+function claimKind(v: string | undefined): 'bid' | 'fetching' {
+  if (v === 'bid' || v === 'fetching') return v;
+  throw new UsageError(`query "kind" must be bid or fetching, got ${JSON.stringify(v?.slice(0, 40))}`);
+}
+
+function claimTtl(q: Map<string, string>): number {
+  const v = q.get('ttl_ms');
+  if (v === undefined) throw new UsageError('query "ttl_ms" is required');
+  if (!/^\d{1,6}$/.test(v) || Number(v) < CLAIM_TTL_MIN_MS || Number(v) > CLAIM_TTL_MAX_MS) {
+    throw new UsageError(`ttl_ms must be a whole number from ${CLAIM_TTL_MIN_MS} to ${CLAIM_TTL_MAX_MS}, got ${JSON.stringify(v.slice(0, 40))}`);
+  }
+  return Number(v);
+}
+
+/** Claims (api.ts): create, renew, release. Each is tied to the connection it came over. */
+function handleClaims(req: IncomingMessage, res: ServerResponse, opts: ControlServerOptions, path: string, method: string, q: Map<string, string>): void {
+  const table = opts.claims;
+  if (!table) throw new RouteError('this daemon does not keep fetch claims', 501);
+  try {
+    if (path === ROUTES.claims) {
+      allow(method, 'POST');
+      noParams(q, ['sha256', 'kind', 'ttl_ms']);
+      const raw = q.get('sha256');
+      if (raw === undefined) throw new UsageError('query "sha256" is required');
+      const info = table.create(normaliseSha256(raw), claimKind(q.get('kind')), claimTtl(q), req.socket);
+      return sendJson(res, 201, info);
+    }
+    const id = path.slice(ROUTES.claims.length + 1);
+    if (!/^[0-9a-f]{16}$/.test(id)) throw new UsageError('malformed claim id');
+    if (method === 'DELETE') {
+      noParams(q, []);
+      if (!table.release(id)) throw new NotFoundError(`no claim ${id} (it lapsed or was released)`);
+      return sendJson(res, 200, { released: true });
+    }
+    allow(method, 'POST');
+    noParams(q, ['ttl_ms', 'kind']);
+    const info = table.renew(id, claimTtl(q), q.has('kind') ? claimKind(q.get('kind')) : undefined, req.socket);
+    if (!info) throw new NotFoundError(`no claim ${id} (it lapsed or was released)`);
+    return sendJson(res, 200, info);
+  } catch (err) {
+    if (err instanceof ClaimsDisabledError) throw new RouteError(err.message, 409);
+    if (err instanceof TooManyClaimsError) throw new RouteError(err.message, 503);
+    throw err;
+  }
 }
 
 function allow(method: string, want: string): void {

@@ -3,8 +3,8 @@
  * cost nothing), known-answer suppression (RFC 6762 §7.1) and the additional records that let a
  * browser resolve in one round trip (RFC 6763 §12). Pure functions: easy to test.
  */
-import { hostFqdn, instanceFqdn, nameKey, SERVICE, SERVICES_META, subtypeKeyOf, subtypeNameFromKey } from './names.js';
-import { address, recordKey, servicePtr, servicesMetaPtr, srv, TTL_SHARED, txt, type RR } from './records.js';
+import { advertisedKeyOf, hostFqdn, instanceFqdn, nameKey, SERVICE, SERVICES_META, subtypeNameFromKey } from './names.js';
+import { address, recordKey, servicePtr, servicesMetaPtr, srv, subtypeTtl, txt, type RR } from './records.js';
 import type { Question } from './packets.js';
 
 /** The responder's current records, seen from one interface. */
@@ -14,7 +14,8 @@ export interface Zone {
   port: number;
   /** addresses of the host name on the interface the query came in on */
   addresses: string[];
-  hasSubtype(key60: string): boolean;
+  /** whether a subtype is advertised, by its table key: 60 hex (item) or `b`/`f` + 60 hex (claim, names.ts) */
+  hasSubtype(key: string): boolean;
 }
 
 function matches(qtype: string, t: string): boolean {
@@ -33,10 +34,10 @@ export function answersFor(zone: Zone, q: Question): RR[] {
     if (matches(q.type, 'PTR')) out.push(servicePtr(zone.instance));
     return out;
   }
-  const key = subtypeKeyOf(name);
+  const key = advertisedKeyOf(name);
   if (key !== undefined) {
     if (matches(q.type, 'PTR') && zone.hasSubtype(key)) {
-      out.push({ name: subtypeNameFromKey(key), type: 'PTR', ttl: TTL_SHARED, data: instanceFqdn(zone.instance) });
+      out.push({ name: subtypeNameFromKey(key), type: 'PTR', ttl: subtypeTtl(key), data: instanceFqdn(zone.instance) });
     }
     return out;
   }

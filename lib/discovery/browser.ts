@@ -6,7 +6,8 @@
  * to this socket, whatever else is bound to 5353 on this host. It also listens on 5353 (shared,
  * SO_REUSEADDR) when it can, so answers that come by multicast count too.
  *
- * 1. PTR query for `_<hash[0:60]>._sub._cache._tcp.local` at 0 ms, again at ~100 and ~300 ms;
+ * 1. PTR query for `_<hash[0:60]>._sub._cache._tcp.local` at 0 ms, again at ~100 and ~300 ms
+ *    (or for a claim subtype `_b…`/`_f…` with `kind`, names.ts);
  * 2. for each instance found, SRV+TXT query (unless the answer carried them as additionals, as
  *    ours does; Avahi does not), then A (+AAAA) for the SRV target; unanswered ones retried;
  * 3. a Peer is yielded as soon as its address and port are known; instances in
@@ -24,7 +25,7 @@
  */
 import type { Browse, BrowseOptions, Peer } from './types.js';
 import { silentLogger, type Logger } from '../core/logger.js';
-import { instanceOf, nameKey, subtypeName } from './names.js';
+import { claimSubtypeName, instanceOf, nameKey, subtypeName } from './names.js';
 import { inSubnet, listLinks, type LinkAddress } from './interfaces.js';
 import { defaultSocketFactory, type MdnsSocket, type MdnsSocketFactory } from './mdns-socket.js';
 import { MDNS_PORT, type Message } from './packets.js';
@@ -108,7 +109,8 @@ export function usablePeerAddress(addr: string, link: LinkAddress | undefined, f
 }
 
 export const browse: Browse = (sha256: string, opts: BrowserConfig = {}): AsyncIterable<Peer> => {
-  const name = subtypeName(sha256); // throws InvalidHashError now, not at the first next()
+  // throws InvalidHashError now, not at the first next()
+  const name = opts.kind === 'bid' || opts.kind === 'fetching' ? claimSubtypeName(sha256, opts.kind) : subtypeName(sha256);
   return run(name, opts);
 };
 

@@ -94,3 +94,49 @@ export function nameKey(name: string): string {
 export function subtypeNameFromKey(key60: string): string {
   return `_${key60}${SUBTYPE_SUFFIX}`;
 }
+
+// ---------------------------------------------------------------- herd suppression (ours only)
+
+/**
+ * In-progress claims (lib/fetch/herd.ts): a host about to fetch a hash from outside the LAN
+ * advertises one more subtype PTR under the same service, with a one-letter prefix before the 60
+ * hex — `_b<60 hex>` while it bids to be the one that goes to the CDN, `_f<60 hex>` once it does
+ * ("fetching"). 62 bytes, within the 63-byte label limit. Upstream passimd never queries these
+ * names (it only asks for `_<60 hex>`), so they are invisible to it.
+ */
+export type ClaimKind = 'bid' | 'fetching';
+const CLAIM_PREFIX: Record<ClaimKind, string> = { bid: 'b', fetching: 'f' };
+
+/** The table key of a claim: the one-letter prefix + the first 60 hex (lower case). */
+export function claimKey(sha256: string, kind: ClaimKind): string {
+  return CLAIM_PREFIX[kind] + subtypeKey(sha256);
+}
+
+/** `_b<60 hex>._sub._cache._tcp.local` (bid) or `_f<60 hex>._sub._cache._tcp.local` (fetching). */
+export function claimSubtypeName(sha256: string, kind: ClaimKind): string {
+  return subtypeNameFromKey(claimKey(sha256, kind));
+}
+
+/** The in-progress subtype: `_f<first 60 hex>._sub._cache._tcp.local`. */
+export function fetchingSubtypeName(sha256: string): string {
+  return claimSubtypeName(sha256, 'fetching');
+}
+
+/** The kind of a claim table key, or undefined for an item key (60 hex). */
+export function claimKindOfKey(key: string): ClaimKind | undefined {
+  if (key.length !== SUBTYPE_HASH_CHARS + 1) return undefined;
+  return key[0] === 'b' ? 'bid' : key[0] === 'f' ? 'fetching' : undefined;
+}
+
+/**
+ * The responder's table key of a subtype name: the 60 hex of an item subtype, or the prefixed
+ * 61-character key of a claim subtype; undefined when the name is neither.
+ */
+export function advertisedKeyOf(name: string): string | undefined {
+  const item = subtypeKeyOf(name);
+  if (item !== undefined) return item;
+  const n = name.toLowerCase();
+  if (!n.endsWith(SUBTYPE_SUFFIX)) return undefined;
+  const label = n.slice(0, -SUBTYPE_SUFFIX.length);
+  return /^_[bf][0-9a-f]{60}$/.test(label) ? label.slice(1) : undefined;
+}

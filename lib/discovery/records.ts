@@ -4,7 +4,7 @@
  * cache-flush; SRV (0 0 port host.local) TTL 120 with cache-flush; A/AAAA TTL 120 with cache-flush.
  */
 import dnsPacket from 'dns-packet';
-import { hostFqdn, instanceFqdn, nameKey, SERVICE, SERVICES_META, subtypeName } from './names.js';
+import { claimKindOfKey, hostFqdn, instanceFqdn, nameKey, SERVICE, SERVICES_META, subtypeName } from './names.js';
 
 export const TTL_SHARED = 4500;
 export const TTL_HOST = 120;
@@ -29,6 +29,14 @@ export function servicesMetaPtr(ttl = TTL_SHARED): RR {
 
 export function subtypePtr(sha256: string, instance: string, ttl = TTL_SHARED): RR {
   return { name: subtypeName(sha256), type: 'PTR', ttl, data: instanceFqdn(instance) };
+}
+
+/**
+ * TTL of a subtype PTR by its table key: items as Avahi (4500 s); in-progress claims (`b`/`f` +
+ * 60 hex, names.ts) are short-lived, so a cache that never sees their goodbye drops them soon.
+ */
+export function subtypeTtl(key: string): number {
+  return claimKindOfKey(key) ? TTL_HOST : TTL_SHARED;
 }
 
 export function srv(instance: string, host: string, port: number, ttl = TTL_HOST): RR {

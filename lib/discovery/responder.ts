@@ -21,6 +21,11 @@
  * `maxAnnouncedSubtypes` (default 100) newly added subtypes per burst, packed ~10 per message
  * (< 1400 bytes); the rest are only answered when asked. Goodbyes are sent for subtypes that may
  * be in someone's cache (announced, or answered by multicast/QU within their TTL).
+ *
+ * In-progress claims (herd suppression, lib/fetch/herd.ts): `addClaim(hash, 'bid'|'fetching')`
+ * advertises one more subtype PTR, `_b<60 hex>` or `_f<60 hex>` (names.ts), announced, answered and
+ * said goodbye to exactly like an item's subtype but with TTL 120. They live in their own table,
+ * so `setHashes()` (the store's items) never touches them. Upstream never queries these names.
  */
 import { hostname } from 'node:os';
 import { randomInt } from 'node:crypto';
@@ -29,13 +34,13 @@ import type { AdvertiserLike, ResponderOptions } from './types.js';
 import { PassimError, UsageError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import {
-  hostFqdn, instanceFqdn, nameKey, nextHostName, nextInstanceName, randomInstanceName, sanitiseHostName,
-  subtypeKey, subtypeKeyOf, subtypeNameFromKey,
+  advertisedKeyOf, claimKey, claimKindOfKey, hostFqdn, instanceFqdn, nameKey, nextHostName, nextInstanceName,
+  randomInstanceName, sanitiseHostName, subtypeKey, subtypeNameFromKey, type ClaimKind,
 } from './names.js';
 import { isOnLink, LinkWatcher, linkKey, ownAddresses, subnetsOf, type LinkAddress } from './interfaces.js';
 import { defaultSocketFactory, type Destination, type MdnsSocket, type MdnsSocketFactory } from './mdns-socket.js';
 import { MDNS_PORT, packResponses, type Message, type OutMessage } from './packets.js';
-import { recordKey, servicePtr, servicesMetaPtr, srv, txt, TTL_SHARED, withTtl, type RR } from './records.js';
+import { recordKey, servicePtr, servicesMetaPtr, srv, subtypeTtl, txt, withTtl, type RR } from './records.js';
 import { additionalsFor, addressRecords, answerQuery, type Zone } from './answers.js';
 import { conflictingNames, tiebreak } from './conflict.js';
 
@@ -96,6 +101,8 @@ export class Responder implements AdvertiserLike {
   readonly #log: Logger;
   /** subtype keys (first 60 hex) we advertise */
   readonly #subtypes = new Set<string>();
+  /** claim keys (`b`/`f` + first 60 hex) we advertise */
+  readonly #claims = new Set<string>();
   readonly #links = new Map<string, LinkState>();
   #state: State = 'idle';
   readonly #ac = new AbortController();
@@ -179,6 +186,30 @@ export class Responder implements AdvertiserLike {
     this.#removeKey(subtypeKey(hash));
   }
 
+  /** Advertises an in-progress claim for a hash (`_b…` bid or `_f…` fetching subtype). */
+  addClaim(hash: string, kind: ClaimKind): void {
+    this.#addKey(claimKey(hash, kind));
+  }
+
+  /** Withdraws a claim (goodbye if it may be in someone's cache). */
+  removeClaim(hash: string, kind: ClaimKind): void {
+    this.#removeKey(claimKey(hash, kind));
+  }
+
+  hasClaim(hash: string, kind: ClaimKind): boolean {
+    return this.#claims.has(claimKey(hash, kind));
+  }
+
+  /** `addClaim(hash, 'fetching')` */
+  addFetching(hash: string): void {
+    this.addClaim(hash, 'fetching');
+  }
+
+  /** `removeClaim(hash, 'fetching')` */
+  removeFetching(hash: string): void {
+    this.removeClaim(hash, 'fetching');
+  }
+
   /** Whether a hash is currently advertised. */
   has(hash: string): boolean {
     return this.#subtypes.has(subtypeKey(hash));
@@ -210,9 +241,19 @@ export class Responder implements AdvertiserLike {
 
   // ---------------------------------------------------------------- table changes
 
+  /** The table a key lives in: claims (`b`/`f` + 60 hex) or items (60 hex). */
+  #tableOf(k: string): Set<string> {
+    return claimKindOfKey(k) ? this.#claims : this.#subtypes;
+  }
+
+  #has(k: string): boolean {
+    return this.#tableOf(k).has(k);
+  }
+
   #addKey(k: string): void {
-    if (this.#subtypes.has(k)) return;
-    this.#subtypes.add(k);
+    const table = this.#tableOf(k);
+    if (table.has(k)) return;
+    table.add(k);
     this.#pendingGoodbye.delete(k);
     if (this.#state === 'running') {
       this.#pendingAnnounce.add(k);
@@ -221,7 +262,7 @@ export class Responder implements AdvertiserLike {
   }
 
   #removeKey(k: string): void {
-    if (!this.#subtypes.delete(k)) return;
+    if (!this.#tableOf(k).delete(k)) return;
     this.#pendingAnnounce.delete(k);
     if (this.#state === 'running' && (this.#mayBeCached.get(k) ?? 0) > Date.now()) {
       this.#pendingGoodbye.add(k);
@@ -250,7 +291,7 @@ export class Responder implements AdvertiserLike {
     }
     const announce = fresh.slice(0, max);
     if (fresh.length > max) this.#log.debug(`mDNS: ${fresh.length} new items, announcing ${max}; the rest are answered on query`);
-    if (announce.length) this.#announce(() => announce.filter((k) => this.#subtypes.has(k)).map((k) => this.#subtypePtr(k)));
+    if (announce.length) this.#announce(() => announce.filter((k) => this.#has(k)).map((k) => this.#subtypePtr(k)));
   }
 
   // ---------------------------------------------------------------- records
@@ -271,12 +312,12 @@ export class Responder implements AdvertiserLike {
       host: this.#host,
       port: this.#port,
       addresses: this.#addressesOf(ls.link.name),
-      hasSubtype: (k) => this.#subtypes.has(k),
+      hasSubtype: (k) => this.#has(k),
     };
   }
 
   #subtypePtr(k: string, instance = this.#instance): RR {
-    return { name: subtypeNameFromKey(k), type: 'PTR', ttl: TTL_SHARED, data: instanceFqdn(instance) };
+    return { name: subtypeNameFromKey(k), type: 'PTR', ttl: subtypeTtl(k), data: instanceFqdn(instance) };
   }
 
   #uniqueRecords(ls: LinkState): RR[] {
@@ -416,9 +457,9 @@ export class Responder implements AdvertiserLike {
     this.#claimed = this.#instance;
     this.#log.info(`mDNS: advertising ${this.#instance}.${'_cache._tcp.local'} (host ${this.#host}.local, port ${this.#port}, ${this.#subtypes.size} items)`);
     const max = this.#cfg.maxAnnouncedSubtypes ?? 100;
-    const subs = [...this.#subtypes].slice(0, max);
+    const subs = [...this.#claims, ...[...this.#subtypes].slice(0, max)];
     this.#pendingAnnounce.clear();
-    this.#announce((ls) => [...this.#baseRecords(ls), ...subs.filter((k) => this.#subtypes.has(k)).map((k) => this.#subtypePtr(k))]);
+    this.#announce((ls) => [...this.#baseRecords(ls), ...subs.filter((k) => this.#has(k)).map((k) => this.#subtypePtr(k))]);
   }
 
   /** A conflict after the names were claimed (RFC 6762 §9): probe again (and rename if it persists). */
@@ -485,9 +526,9 @@ export class Responder implements AdvertiserLike {
     for (const rr of theirs) {
       let own: RR | undefined;
       if (rr.type === 'PTR') {
-        const k = subtypeKeyOf(rr.name);
+        const k = advertisedKeyOf(rr.name);
         if (k !== undefined) {
-          if (this.#subtypes.has(k) && nameKey(rr.data) === instanceKey) own = this.#subtypePtr(k);
+          if (this.#has(k) && nameKey(rr.data) === instanceKey) own = this.#subtypePtr(k);
         }
       }
       if (!own) {
@@ -594,11 +635,11 @@ export class Responder implements AdvertiserLike {
   }
 
   #noteCached(m: OutMessage): void {
-    const until = Date.now() + TTL_SHARED * 1000;
+    const now = Date.now();
     for (const rr of m.answers ?? []) {
       if (rr.type !== 'PTR' || rr.ttl === 0) continue;
-      const k = subtypeKeyOf(rr.name);
-      if (k) this.#mayBeCached.set(k, until);
+      const k = advertisedKeyOf(rr.name);
+      if (k) this.#mayBeCached.set(k, Math.max(this.#mayBeCached.get(k) ?? 0, now + subtypeTtl(k) * 1000));
     }
   }
 

@@ -19,6 +19,11 @@ export interface BrowseOptions {
   /** instance names to ignore (our own daemon's) */
   excludeInstances?: string[];
   signal?: AbortSignal;
+  /**
+   * which subtype to browse: the item (default, `_<60 hex>`), or another host's in-progress claim
+   * on the hash (`_b<60 hex>` bid, `_f<60 hex>` fetching; names.ts, lib/fetch/herd.ts)
+   */
+  kind?: 'item' | 'bid' | 'fetching';
 }
 
 /** Finds peers advertising a hash: yields each as soon as its address is resolved, ends at the timeout. */

@@ -5,6 +5,9 @@
  *   2. peers, in the order the browser finds them (the first is tried as soon as it is found while
  *      the browser keeps collecting the others for failover);
  *   3. each CDN URL in the order given.
+ * With herd suppression (herd.ts) between 2 and 3: when another host on the LAN is fetching the same
+ * hash, the peers that get it meanwhile (or nothing, once it is time to go to the CDN after all);
+ * and after 3 failed, one more look for a peer that has it by now.
  */
 import type { Browse, Peer } from '../discovery/types.js';
 
@@ -153,7 +156,12 @@ export async function* orderedSources(opts: {
   local?: LocalDaemon;
   peers?: PeerCollector;
   cdn: string[];
+  /** herd suppression (herd.ts), consulted once the peers are used up */
+  herd?: { sources(tried: Set<string>): AsyncIterable<Source>; lateSources(tried: Set<string>): AsyncIterable<Source> };
+  /** URLs already tried (the caller adds to it), so the herd never offers one twice */
+  tried?: Set<string>;
 }): AsyncGenerator<Source> {
+  const tried = opts.tried ?? new Set<string>();
   if (opts.local) {
     const s = localSource(opts.local, opts.sha256);
     if (s) yield s;
@@ -165,5 +173,7 @@ export async function* orderedSources(opts: {
       yield { kind: 'peer', url: peerUrl(p.address, p.port, opts.name, opts.sha256), peer: p.address };
     }
   }
+  if (opts.herd) yield* opts.herd.sources(tried);
   for (const url of opts.cdn) yield { kind: 'cdn', url };
+  if (opts.herd && opts.cdn.length) yield* opts.herd.lateSources(tried);
 }

@@ -4,6 +4,8 @@
  * `passim fetch URL` takes URL as the first CDN and NAME from its last path segment.
  * With `-o -` the data goes to stdout, so the summary line (or --json) goes to stderr.
  * Env PASSIM_CDN_CA: a PEM file of extra CA certificates trusted for CDN and checksum URLs.
+ * Herd suppression (lib/fetch/herd.ts): when another host on the LAN is already fetching the file
+ * from outside, wait for it (at most --herd-wait ms) and take it from the LAN; --no-herd: never.
  */
 import type { Argv, CommandModule } from 'yargs';
 import { handler, withSocket, type SocketArgs } from '../base.js';
@@ -20,6 +22,8 @@ interface FetchArgs extends SocketArgs {
   publish: boolean;
   'max-age'?: string;
   'share-limit'?: string;
+  herd: boolean;
+  'herd-wait': number;
 }
 
 const MAX = 0xffffffff;
@@ -75,13 +79,15 @@ export const fetchCommand: CommandModule<SocketArgs, FetchArgs> = {
       .option('sha256-url', { type: 'string', describe: 'checksum file (SHA256SUMS, sha256sum or BSD format, or a bare hash) to take the sha256 of NAME from', requiresArg: true })
       .option('cdn', { type: 'string', array: true, describe: 'CDN URL to fall back to (repeatable, tried in order); --no-cdn: peers only' })
       .option('output', { alias: 'o', type: 'string', describe: 'where to write (default ./NAME; a directory; - for stdout)', requiresArg: true })
-      .option('timeout', { type: 'number', default: 500, describe: 'peer discovery timeout in ms', requiresArg: true })
+      .option('timeout', { type: 'number', default: 400, describe: 'peer discovery timeout in ms', requiresArg: true })
       .option('peers', { type: 'boolean', default: true, describe: 'look for peers (--no-peers: CDN only)' })
       .option('publish', { type: 'boolean', default: true, describe: 'publish the file to the local daemon afterwards (--no-publish to skip)' })
       .option('max-age', { type: 'string', describe: 'max-age when publishing (seconds)', requiresArg: true })
       .option('share-limit', { type: 'string', describe: 'share-limit when publishing', requiresArg: true })
+      .option('herd', { type: 'boolean', default: true, describe: 'wait for a LAN host already fetching it and take it from there' })
+      .option('herd-wait', { type: 'number', default: 60_000, describe: 'longest such wait, in ms', requiresArg: true })
       .check((a) => {
-        for (const k of ['target', 'sha256', 'sha256-url', 'output', 'timeout', 'max-age', 'share-limit', 'socket'] as const) {
+        for (const k of ['target', 'sha256', 'sha256-url', 'output', 'timeout', 'max-age', 'share-limit', 'socket', 'herd-wait'] as const) {
           if (Array.isArray(a[k])) return `--${k} given more than once`;
         }
         if (typeof a.target !== 'string' || a.target === '') return 'NAME must not be empty';
@@ -93,6 +99,7 @@ export const fetchCommand: CommandModule<SocketArgs, FetchArgs> = {
         for (const u of (a.cdn ?? []) as unknown[]) if (u !== false && (typeof u !== 'string' || !isHttpUrl(u))) return `--cdn must be an http(s) URL, got ${JSON.stringify(u)}`;
         if (URLISH.test(a.target) && (!isHttpUrl(a.target) || !nameFromUrl(a.target))) return `cannot take a file name from the URL ${a.target}`;
         if (typeof a.timeout !== 'number' || !Number.isFinite(a.timeout) || a.timeout < 0 || a.timeout > 600_000) return '--timeout must be a number of milliseconds from 0 to 600000';
+        if (typeof a['herd-wait'] !== 'number' || !Number.isFinite(a['herd-wait']) || a['herd-wait'] < 0 || a['herd-wait'] > 3_600_000) return '--herd-wait must be a number of milliseconds from 0 to 3600000';
         if (a.output === '') return '--output must not be empty';
         return countError(a['max-age'], 'max-age') ?? countError(a['share-limit'], 'share-limit') ?? true;
       })
@@ -145,6 +152,8 @@ export const fetchCommand: CommandModule<SocketArgs, FetchArgs> = {
         peers: args.peers,
         useCdn: !noCdn,
         publish: args.publish,
+        herd: args.herd,
+        herdWaitMs: args['herd-wait'],
         maxAge: args['max-age'] === undefined ? undefined : Number(args['max-age']),
         shareLimit: args['share-limit'] === undefined ? undefined : Number(args['share-limit']),
         socketPath: resolvePaths({ socketPath: args.socket }).socketPath,
@@ -159,6 +168,18 @@ export const fetchCommand: CommandModule<SocketArgs, FetchArgs> = {
           } else if (ev.type === 'publish-failed' && !args.quiet) {
             if (spinner) spinner.stop();
             process.stderr.write(`passim: warning: could not publish to the local daemon: ${ev.reason}\n`);
+          } else if (ev.type === 'herd') {
+            const e = ev.event;
+            const text = e.type === 'wait' ? `waiting for ${e.claimers.join(', ') || 'another host'}, already fetching ${name}`
+              : e.type === 'won' ? `fetching ${name} for the LAN${e.bidders > 1 ? ` (chosen among ${e.bidders} hosts)` : ''}`
+              : e.type === 'give-up' ? `no longer waiting: ${e.reason}`
+              : e.type === 'stalled' ? 'the download stalled: letting other hosts take over'
+              : undefined;
+            if (text && args.verbose && !args.quiet) {
+              if (spinner) spinner.stop();
+              process.stderr.write(`passim: ${text}\n`);
+              if (spinner) spinner.start();
+            } else if (text && spinner) show(text);
           } else if (spinner && ev.type === 'try') {
             label = `fetching ${name} from ${ev.source === 'cdn' ? new URL(ev.url).host : ev.source === 'local' ? 'the local daemon' : `peer ${ev.peer}`}`;
             show(label);
@@ -182,6 +203,7 @@ export const fetchCommand: CommandModule<SocketArgs, FetchArgs> = {
         source: result.source,
         peer: result.peer ?? null,
         ms: result.ms,
+        waitedMs: result.waitedMs,
       };
       // with -o - stdout holds the file: the report goes to stderr
       const out = toStdout ? process.stderr : process.stdout;
