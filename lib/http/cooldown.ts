@@ -17,7 +17,7 @@ export interface CooldownOptions {
 export class Cooldown {
   /** key → ms timestamp the window ends; insertion order is start order, hence expiry order */
   private readonly until = new Map<string, number>();
-  private readonly windowMs: number;
+  private windowMs: number;
   private readonly now: () => number;
   private readonly maxEntries: number;
 
@@ -45,6 +45,12 @@ export class Cooldown {
     this.until.set(k, now + this.windowMs);
     if (this.until.size > this.maxEntries) this.prune(now);
     return false;
+  }
+
+  /** Live config change: new windows use `seconds`; 0 turns the cooldown off and forgets every window. */
+  setSeconds(seconds: number): void {
+    this.windowMs = Math.max(0, seconds) * 1000;
+    if (this.windowMs === 0) this.until.clear();
   }
 
   /** Forgets a window, e.g. when the response never completed, so the peer may try again. */

@@ -41,6 +41,8 @@ export interface HttpsServerOptions {
   retryAfter?: number;
   /** called once per request after everything about it is settled (share accounting included) */
   onRequestDone?: (r: RequestRecord) => void;
+  /** status and instance name shown on the index page */
+  indexInfo?: () => { status?: string; name?: string };
   /** override the size limits and timeouts (tests shorten the timeouts); defaults in HTTP_LIMITS */
   limits?: Partial<HttpLimits>;
 }
@@ -61,6 +63,8 @@ export interface HttpsServerHandle {
   port: number;
   /** "addr:port" (IPv6 in brackets) of every listening socket */
   addresses: string[];
+  /** live config change (SIGHUP reload): the per-peer cooldown in seconds */
+  setCooldown(seconds: number): void;
   /** stops listening, cuts open connections, and resolves once every request handler has settled */
   close(): Promise<void>;
 }
@@ -205,7 +209,7 @@ export async function startHttpsServer(opts: HttpsServerOptions): Promise<HttpsS
         sendError(res, outcome.status, outcome.reason);
         return;
       case 'index':
-        sendHtml(res, 200, indexPage({ version: version(), savings: store.savings(), items: store.list(), now: now() }), {
+        sendHtml(res, 200, indexPage({ version: version(), savings: store.savings(), items: store.list(), now: now(), ...opts.indexInfo?.() }), {
           'Cache-Control': 'no-store',
         });
         return;
@@ -229,6 +233,17 @@ export async function startHttpsServer(opts: HttpsServerOptions): Promise<HttpsS
           sendError(res, 503, 'too many downloads in progress: try again later', { 'Retry-After': retryAfter });
           return;
         }
+        // the slot is the upload: free it as soon as the response is flushed or cut, not after the
+        // share bookkeeping, or a peer's next request right after the last byte could see a 503
+        let given = loopback;
+        const give = () => {
+          if (!given) {
+            given = true;
+            slots.give(peer);
+          }
+        };
+        res.once('finish', give);
+        res.once('close', give);
         try {
           const r = await serveItem(req, res, item, { store, peer, loopback, logger: log });
           if (r.kind === 'sent') {
@@ -239,7 +254,7 @@ export async function startHttpsServer(opts: HttpsServerOptions): Promise<HttpsS
           if (loopback) await redirect(res, item.hash, item.basename);
           else sendError(res, 403, 'not available here');
         } finally {
-          if (!loopback) slots.give(peer);
+          give();
         }
         return;
       }
@@ -351,6 +366,9 @@ export async function startHttpsServer(opts: HttpsServerOptions): Promise<HttpsS
   return {
     port,
     addresses,
+    setCooldown(seconds: number) {
+      cooldown.setSeconds(seconds);
+    },
     close() {
       closing ??= (async () => {
         await Promise.all(servers.map(closeServer));

@@ -4,12 +4,11 @@
  * A missing half, an unreadable file or a key that does not match the certificate is regenerated
  * with a warning.
  */
-import 'reflect-metadata';
 import { webcrypto, createPrivateKey, X509Certificate as NodeX509, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { hostname as osHostname } from 'node:os';
-import * as x509 from '@peculiar/x509';
+import type * as x509 from '@peculiar/x509';
 import { statePaths } from '../core/paths.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
@@ -33,6 +32,9 @@ type X509CreateParams = Parameters<typeof x509.X509CertificateGenerator.createSe
 
 /** Generates a fresh self-signed EC P-256 certificate for `host`. */
 export async function generateCertificate(host: string = osHostname(), now: Date = new Date()): Promise<TlsMaterial> {
+  // loaded only when a certificate is made (first start): keeps the daemon's memory and start lean
+  await import('reflect-metadata');
+  const x509 = await import('@peculiar/x509');
   type X509Crypto = NonNullable<Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[1]>;
   const crypto = webcrypto as unknown as X509Crypto;
   const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;

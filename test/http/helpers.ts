@@ -45,11 +45,11 @@ export async function fixture(
     config: { ...DEFAULT_CONFIG, port: 0, bind: ['127.0.0.1'], ...config },
     onRequestDone: (r) => {
       rest.onRequestDone?.(r);
-      for (const w of [...waiters]) {
-        if (w.match(r)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(r);
-        }
+      // one record settles one waiter: concurrent requests for the same URL each wait for their own
+      const w = waiters.find((x) => x.match(r));
+      if (w) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(r);
       }
     },
   });
