@@ -13,9 +13,11 @@ import { startHttpsServer } from '../http/server.js';
 import { Responder } from '../discovery/responder.js';
 import { browse } from '../discovery/browser.js';
 import { startControlServer } from '../control/server.js';
+import { ClaimTable } from '../control/claims.js';
 import type { StatusReply } from '../control/api.js';
 import type { ItemInfo } from '../store/types.js';
-import { startDbusService } from '../dbus/service.js';
+import { loadDaemonConfig, type DaemonConfig } from '../core/config.js';
+import { configFile } from '../core/paths.js';
 
 type Closable = { close(): Promise<void> };
 
@@ -26,20 +28,38 @@ export interface DaemonHooks {
   instanceName?: string;
   /** false: do not offer org.freedesktop.Passim on the system bus (tests) */
   dbus?: boolean;
+  /** SIGHUP: how to re-read the configuration (serve passes passim.conf + its command-line flags);
+   *  default: passim.conf alone. Throws on a bad file. */
+  loadConfig?: () => Promise<{ config: DaemonConfig; warnings: string[] }>;
 }
+
+/** passim.conf keys applied by reload() without a restart, and the ones that need one. */
+const LIVE_KEYS = [['cooldown', 'Cooldown'], ['carbonCost', 'CarbonCost'], ['maxItemSize', 'MaxItemSize'], ['metered', 'Metered']] as const;
+const RESTART_KEYS = [['port', 'Port'], ['bind', 'Bind'], ['interfaces', 'Interfaces'], ['ipv6', 'IPv6'], ['path', 'Path'],
+  ['localhostOnly', 'LocalhostOnly'], ['maxUploads', 'MaxUploads'], ['maxUploadsPerPeer', 'MaxUploadsPerPeer']] as const;
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 export class Daemon {
   private lock?: StateLock;
   private store?: Store;
-  private http?: Closable & { port: number };
+  private http?: Closable & { port: number; setCooldown(seconds: number): void };
   private control?: Closable;
   private dbus?: Closable & { notify(): void };
   private responder?: Responder;
+  /** local fetches' in-progress claims, advertised for herd suppression (lib/fetch/herd.ts) */
+  private readonly claims: ClaimTable;
   private metered: boolean;
   private stopping?: Promise<void>;
+  private reloading: Promise<void> = Promise.resolve();
 
   constructor(private readonly settings: DaemonSettings, private readonly log: Logger, private readonly hooks: DaemonHooks = {}) {
     this.metered = settings.config.metered;
+    this.claims = new ClaimTable({
+      advertise: (hash, kind) => this.responder?.addClaim(hash, kind),
+      withdraw: (hash, kind) => this.responder?.removeClaim(hash, kind),
+      enabled: () => this.advertising && this.responder?.state === 'running',
+      logger: log,
+    });
   }
 
   get port(): number {
@@ -93,6 +113,7 @@ export class Daemon {
         logger: this.log,
         now: this.hooks.now,
         findPeer: (hash) => this.findPeer(hash),
+        indexInfo: () => ({ status: this.status().status, name: this.instanceName }),
       });
       // the port may have been 0 (tests): the responder must advertise the real one
       this.responder = new Responder({
@@ -109,10 +130,13 @@ export class Daemon {
         store,
         status: () => this.status(),
         setMetered: (on: boolean) => this.setMetered(on),
+        claims: this.claims,
         logger: this.log,
       });
 
       if (this.hooks.dbus !== false) {
+        // loaded only when wanted: dbus-next and its native fd helper cost memory and start time
+        const { startDbusService } = await import('../dbus/service.js');
         this.dbus = await startDbusService({ store, status: () => this.status(), logger: this.log });
       }
 
@@ -142,12 +166,66 @@ export class Daemon {
     if (!this.responder) return;
     if (on) {
       this.log.info('metered network: no longer advertising (still serving)');
+      this.claims.clear();
       this.responder.setHashes([]);
     } else if (this.advertising) {
       this.log.info('network no longer metered: advertising again');
       if (!this.responder.instanceName) await this.startAdvertising();
       else this.responder.setHashes(this.store?.advertisedHashes() ?? []);
     }
+  }
+
+  /**
+   * SIGHUP: re-read the configuration and apply what can change live (Cooldown, CarbonCost,
+   * MaxItemSize, Metered; static dirs are rescanned). A bad file is logged and the running
+   * configuration kept; keys that need a restart are logged as warnings and not applied.
+   * Concurrent calls run one after the other.
+   */
+  reload(): Promise<void> {
+    this.reloading = this.reloading.then(() => this.reloadNow());
+    return this.reloading;
+  }
+
+  private async reloadNow(): Promise<void> {
+    if (this.stopping || !this.store) return;
+    const cur = this.settings.config;
+    const { configPath, paths } = this.settings;
+    let next: DaemonConfig;
+    try {
+      const loaded = this.hooks.loadConfig
+        ? await this.hooks.loadConfig()
+        : await loadDaemonConfig(configPath, configPath !== configFile(paths.configDir));
+      for (const w of loaded.warnings) this.log.warn(w);
+      next = loaded.config;
+    } catch (err) {
+      this.log.error(`reload: ${(err as Error).message}; keeping the running configuration`);
+      return;
+    }
+    const changed: string[] = [];
+    for (const [field, key] of LIVE_KEYS) {
+      if (!same(cur[field], next[field])) changed.push(`${key}=${String(next[field])}`);
+    }
+    for (const [field, key] of RESTART_KEYS) {
+      if (!same(cur[field], next[field])) {
+        this.log.warn(`reload: ${key} changed (${JSON.stringify(cur[field] ?? null)} → ${JSON.stringify(next[field] ?? null)}); restart passim to apply it`);
+      }
+    }
+    if (cur.cooldown !== next.cooldown) this.http?.setCooldown(next.cooldown);
+    this.store.setLimits({ maxItemSize: next.maxItemSize, carbonCost: next.carbonCost });
+    const meteredChanged = cur.metered !== next.metered;
+    cur.cooldown = next.cooldown;
+    cur.carbonCost = next.carbonCost;
+    cur.maxItemSize = next.maxItemSize;
+    cur.metered = next.metered;
+    // a metered state set over the control socket stays unless passim.conf itself changed Metered
+    if (meteredChanged) await this.setMetered(next.metered);
+    this.dbus?.notify();
+    try {
+      await this.store.rescanStatic();
+    } catch (err) {
+      this.log.warn(`reload: static dirs: ${(err as Error).message}`);
+    }
+    this.log.info(`reloaded ${configPath}: ${changed.length ? `applied ${changed.join(', ')}` : 'no live setting changed'}; static dirs rescanned`);
   }
 
   private async findPeer(hash: string): Promise<{ address: string; port: number } | undefined> {

@@ -114,8 +114,16 @@ export class Store extends EventEmitter implements ItemStore {
     this.log.info(`store: ${this.items.size} items in ${this.dataDir} (metadata in ${this.meta.kind}s)`);
   }
 
+  /**
+   * Reads every item of the data dir. The stat and metadata reads run 64 at a time (a store of
+   * 10,000 items loads in a fraction of the time one-by-one reads take); names are then taken in
+   * directory order, so which of two files with the same sha256 wins does not depend on timing.
+   */
   private async loadDataDir(): Promise<void> {
-    for (const name of await readdir(this.dataDir)) {
+    const entries = await readdir(this.dataDir, { withFileTypes: true });
+    const candidates: Array<{ path: string; hash: string; basename: string }> = [];
+    for (const ent of entries) {
+      const name = ent.name;
       const path = join(this.dataDir, name);
       if (isTempFileName(name)) {
         this.log.info(`removing unfinished publish ${path}`);
@@ -123,33 +131,40 @@ export class Store extends EventEmitter implements ItemStore {
         continue;
       }
       if (name.startsWith('.')) continue;
+      if (!ent.isFile()) continue;
       const parsed = parseItemFileName(name);
       if (!parsed) {
         this.log.warn(`ignoring ${path}: not named <sha256>-<basename>`);
         continue;
       }
-      if (this.items.has(parsed.hash)) {
-        this.log.warn(`ignoring ${path}: another file holds the same sha256`);
-        continue;
-      }
+      candidates.push({ path, ...parsed });
+    }
+    const loaded = await mapLimit(candidates, 64, async (c) => {
       let st;
       try {
-        st = await lstat(path);
+        st = await lstat(c.path);
       } catch {
-        continue;
+        return undefined;
       }
-      if (!st.isFile()) continue;
-      let meta: ItemMeta;
+      if (!st.isFile()) return undefined;
       try {
-        meta = await this.meta.read(path, parsed.hash);
+        return { c, st, meta: await this.meta.read(c.path, c.hash) };
       } catch (err) {
-        this.log.warn(`ignoring ${path}: cannot read its metadata: ${(err as Error).message}`);
+        this.log.warn(`ignoring ${c.path}: cannot read its metadata: ${(err as Error).message}`);
+        return undefined;
+      }
+    });
+    for (const r of loaded) {
+      if (!r) continue;
+      const { c, st, meta } = r;
+      if (this.items.has(c.hash)) {
+        this.log.warn(`ignoring ${c.path}: another file holds the same sha256`);
         continue;
       }
-      this.items.set(parsed.hash, {
-        hash: parsed.hash,
-        basename: parsed.basename,
-        path,
+      this.items.set(c.hash, {
+        hash: c.hash,
+        basename: c.basename,
+        path: c.path,
         size: st.size,
         maxAge: meta.maxAge,
         shareLimit: meta.shareLimit,
@@ -485,4 +500,18 @@ export class Store extends EventEmitter implements ItemStore {
     this.problemsLogged.clear();
     for (const [k, v] of problems) this.problemsLogged.set(k, v);
   }
+}
+
+/** Maps items through fn with at most `limit` calls in flight; results keep the input order. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }

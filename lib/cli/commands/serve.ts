@@ -37,7 +37,7 @@ export const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
     const { createLogger } = await import('../../core/logger.js');
     const { Daemon } = await import('../../daemon/daemon.js');
     const log = createLogger(args.verbose ? 'debug' : args.quiet ? 'warn' : 'info');
-    const settings = await resolveSettings({
+    const flags = {
       port: args.port,
       bind: args.bind,
       localhostOnly: args['localhost-only'],
@@ -47,20 +47,31 @@ export const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
       socket: args.socket,
       interface: args.interface,
       ipv6: args.ipv6,
-    });
+    };
+    const settings = await resolveSettings(flags);
     for (const w of settings.warnings) log.warn(w);
-    const daemon = new Daemon(settings, log, { instanceName: args['instance-name'], dbus: args.dbus });
+    const daemon = new Daemon(settings, log, {
+      instanceName: args['instance-name'],
+      dbus: args.dbus,
+      // SIGHUP re-reads passim.conf; command-line flags still win over it
+      loadConfig: () => resolveSettings(flags),
+    });
     await daemon.start();
-    if (!args.quiet) process.stdout.write(`ready port=${daemon.port} socket=${settings.paths.socketPath} name=${daemon.instanceName}\n`);
-    await new Promise<void>((resolve) => {
+    // handlers before "ready": whoever waits for that line may signal at once
+    const stopped = new Promise<void>((resolve) => {
       const stop = (sig: string) => {
         log.info(`${sig}: shutting down`);
         daemon.stop().then(resolve, resolve);
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
-      process.on('SIGHUP', () => log.info('SIGHUP: static dirs are watched; restart to apply passim.conf changes'));
+      process.on('SIGHUP', () => {
+        log.info('SIGHUP: reloading configuration');
+        daemon.reload().catch((err: Error) => log.error(`reload: ${err.message}`));
+      });
     });
+    if (!args.quiet) process.stdout.write(`ready port=${daemon.port} socket=${settings.paths.socketPath} name=${daemon.instanceName}\n`);
+    await stopped;
     return 0;
   }),
 };
