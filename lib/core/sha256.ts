@@ -23,21 +23,35 @@ export function newSha256(): Hash {
 /** Size of each read when hashing a file; 1 MiB measured fastest here (NOTES). */
 export const HASH_CHUNK = 1024 * 1024;
 
-/** Hashes a file by reading it in 1 MiB chunks into one reused buffer. */
+/**
+ * Hashes a file in 1 MiB chunks, two buffers in turn: the read of the next chunk (in libuv's
+ * thread pool) overlaps the hashing of this one (on the main thread), ~25% faster than reading
+ * and hashing one after the other (bench/measures/hashing.ts: faster than `openssl dgst -sha256`).
+ */
 export async function sha256File(path: string): Promise<{ sha256: string; size: number }> {
   const fh = await open(path, 'r');
+  let pending: Promise<{ bytesRead: number }> | undefined;
   try {
     const hash = createHash('sha256');
-    const buf = Buffer.allocUnsafe(HASH_CHUNK);
+    const bufs = [Buffer.allocUnsafe(HASH_CHUNK), Buffer.allocUnsafe(HASH_CHUNK)] as const;
+    let i = 0;
     let size = 0;
+    pending = fh.read(bufs[0], 0, HASH_CHUNK, 0);
     for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, HASH_CHUNK, null);
+      const { bytesRead } = await pending;
+      pending = undefined;
       if (bytesRead === 0) break;
-      hash.update(bytesRead === HASH_CHUNK ? buf : buf.subarray(0, bytesRead));
+      const cur = bufs[i]!;
       size += bytesRead;
+      i ^= 1;
+      // the next read fills the other buffer while this one is hashed
+      pending = fh.read(bufs[i]!, 0, HASH_CHUNK, size);
+      hash.update(bytesRead === HASH_CHUNK ? cur : cur.subarray(0, bytesRead));
     }
     return { sha256: hash.digest('hex'), size };
   } finally {
+    // never close under a read still in flight (an error thrown by update)
+    if (pending) await pending.catch(() => undefined);
     await fh.close();
   }
 }

@@ -1,0 +1,174 @@
+/**
+ * 10,000 items: the store is built directly on disk in upstream's layout (`data/<sha256>-<name>`
+ * with the user.max_age / user.share_limit xattrs), then the daemon is started in a namespace and
+ * timed from spawn to each milestone of its --verbose log: store loaded, HTTPS listening, control
+ * socket listening, mDNS advertising (after probing), `ready`. Same for an empty store. Then
+ * `passim dump` against it, and the mDNS answer for one hash (random items) from another host.
+ * One extra start runs under `node --cpu-prof` and its profile is summarised.
+ */
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { mkdir as mkdirP, readdir as readdirP } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { setAttributeSync } from '@napi-rs/xattr';
+import type { LanHost } from '../../test/helpers/netns.js';
+import type { Ctx } from '../lib/context.js';
+import { encodeU32 } from '../lib/files.js';
+import { BIN, ROOT, passim, run } from '../lib/proc.js';
+import { summarise } from '../lib/cpuprofile.js';
+import { fmtMs, median, percentile } from '../lib/stats.js';
+import type { Row } from '../lib/table.js';
+
+export const name = 'many-items';
+
+const MILESTONES = {
+  store: /^info: store: /,
+  https: /^debug: https listening/,
+  control: /^debug: control socket listening/,
+  mdns: /^info: mDNS: advertising/,
+} as const;
+type Milestone = keyof typeof MILESTONES | 'ready';
+
+/** Builds `count` items in upstream's layout; returns their hashes. */
+function buildStore(stateDir: string, count: number): string[] {
+  const data = join(stateDir, 'data');
+  const hashes: string[] = [];
+  const maxAge = encodeU32(86400 * 30);
+  const share = encodeU32(1000);
+  for (let i = 0; i < count; i++) {
+    const content = Buffer.from(`passim bench item ${i}\n`);
+    const h = createHash('sha256').update(content).digest('hex');
+    const p = join(data, `${h}-item-${i}.bin`);
+    writeFileSync(p, content);
+    setAttributeSync(p, 'user.max_age', maxAge);
+    setAttributeSync(p, 'user.share_limit', share);
+    hashes.push(h);
+  }
+  return hashes;
+}
+
+interface Started { times: Partial<Record<Milestone, number>>; stop(): Promise<void>; socket: string }
+
+/** Starts `passim serve --verbose` in the host and resolves at `ready` with the time of each milestone. */
+async function startTimed(host: LanHost, root: string, nodeArgs: string[] = []): Promise<Started> {
+  const socket = join(root, 'passim.sock');
+  const args = [...nodeArgs, BIN, 'serve', '--state-dir', join(root, 'state'), '--config-dir', join(root, 'config'), '--socket', socket,
+    '--interface', 'eth0', '--no-dbus', '--verbose'];
+  const times: Partial<Record<Milestone, number>> = {};
+  const t0 = performance.now();
+  const child = host.spawn(process.execPath, args, { cwd: ROOT, buffer: false, stdin: 'ignore', reject: false });
+  let errText = '';
+  createInterface({ input: child.stderr! }).on('line', (l) => {
+    errText += l + '\n';
+    for (const [k, re] of Object.entries(MILESTONES)) if (times[k as Milestone] === undefined && re.test(l)) times[k as Milestone] = performance.now() - t0;
+  });
+  await new Promise<void>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`daemon not ready in 60 s: ${errText.slice(-500)}`)), 60_000);
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      if (l.startsWith('ready ')) { times.ready = performance.now() - t0; clearTimeout(timer); res(); }
+    });
+    void child.then(() => { clearTimeout(timer); rej(new Error(`daemon exited: ${errText.slice(-500)}`)); });
+  });
+  return { times, socket, stop: async () => { child.kill('SIGTERM'); await child; } };
+}
+
+export async function measure(ctx: Ctx): Promise<Row[]> {
+  const count = ctx.quick ? 2000 : 10_000;
+  const lan = await ctx.lan(2);
+  const [A, B] = lan.hosts as [LanHost, LanHost];
+  const root = await ctx.makeRoot();
+  await mkdirP(join(root, 'state', 'data'), { recursive: true });
+  let t = performance.now();
+  const hashes = buildStore(join(root, 'state'), count);
+  ctx.log(`  built ${count} items in ${Math.round(performance.now() - t)} ms`);
+  const emptyRoot = await ctx.makeRoot();
+  const reps = ctx.quick ? 2 : 3;
+  const full: Array<Started['times']> = [];
+  const empty: Array<Started['times']> = [];
+  for (let i = 0; i < reps; i++) {
+    const e = await startTimed(A, emptyRoot);
+    empty.push(e.times);
+    await e.stop();
+    const f = await startTimed(A, root);
+    full.push(f.times);
+    await f.stop();
+    ctx.log(`  start ${i + 1}: empty ${JSON.stringify(roundAll(e.times))}, ${count} items ${JSON.stringify(roundAll(f.times))}`);
+  }
+  // one profiled start
+  const profDir = join(ctx.work, 'many-items-prof');
+  await mkdirP(profDir, { recursive: true });
+  const pf = await startTimed(A, root, ['--cpu-prof', '--cpu-prof-dir', profDir]);
+  await pf.stop();
+  const profFiles = (await readdirP(profDir)).filter((f) => f.endsWith('.cpuprofile'));
+  const profile = profFiles.length ? await summarise(join(profDir, profFiles[0]!), ROOT, 10) : undefined;
+
+  // dump and mDNS answers against a running daemon
+  const d = await startTimed(A, root);
+  const dumpMs: number[] = [];
+  const dumpJsonMs: number[] = [];
+  for (let i = 0; i < (ctx.quick ? 3 : 7); i++) {
+    const r = await passim(['dump', '--socket', d.socket], { ns: A.ns });
+    if (r.code !== 0) throw new Error(`dump: ${r.stderr}`);
+    if (r.stdout.split('\n').filter((l) => /^[0-9a-f]{64}/.test(l) || l.includes('item-')).length < count) throw new Error('dump: not every item listed');
+    dumpMs.push(r.ms);
+    const j = await passim(['dump', '--json', '--socket', d.socket], { ns: A.ns });
+    if (j.code !== 0) throw new Error(`dump --json: ${j.stderr}`);
+    dumpJsonMs.push(j.ms);
+  }
+  const nodeMs: number[] = [];
+  for (let i = 0; i < 5; i++) nodeMs.push((await run(process.execPath, ['-e', '0'], { ns: A.ns })).ms);
+  const picks = Array.from({ length: ctx.quick ? 5 : 20 }, (_, i) => hashes[Math.floor(((i + 0.5) * count) / (ctx.quick ? 5 : 20))]!);
+  const jobs = picks.map((hash) => ({ kind: 'first-peer', hash, runs: 1, gapMs: 50, expect: 1 }));
+  t = performance.now();
+  const br = await run(process.execPath, ['--import', 'tsx', 'bench/lib/browse-timer.ts', JSON.stringify({ jobs })], { ns: B.ns, timeoutMs: 120_000 });
+  if (br.code !== 0) throw new Error(`browse-timer: ${br.stderr}`);
+  const answers = (JSON.parse(br.stdout.trim().split('\n').pop()!) as { results: Array<{ firstMs: number[]; misses: number }> }).results;
+  const answerMs = answers.flatMap((a) => a.firstMs);
+  const misses = answers.reduce((n, a) => n + a.misses, 0);
+  await d.stop();
+
+  const med = (xs: Array<Started['times']>, k: Milestone) => median(xs.map((x) => x[k] ?? NaN));
+  const serving = med(full, 'https');
+  const ready = med(full, 'ready');
+  const profNote = profile
+    ? `profile of one start (${profile.totalMs} ms CPU): top self ${profile.self.slice(0, 5).map((s) => `${s.fn} ${s.ms} ms`).join('; ')}`
+    : 'no profile written';
+  return [
+    {
+      group: name,
+      measure: `${count} items: daemon start (spawn → HTTPS serving / → ready)`,
+      value: `serving ${fmtMs(serving)}, store loaded ${fmtMs(med(full, 'store'))}, mDNS up ${fmtMs(med(full, 'mdns'))}, ready ${fmtMs(ready)} (median of ${reps})`,
+      baseline: `empty store: serving ${fmtMs(med(empty, 'https'))}, ready ${fmtMs(med(empty, 'ready'))}`,
+      ratio: `+${fmtMs(ready - med(empty, 'ready'))}`,
+      target: 'start ≤ 2 s',
+      met: ready <= 2000,
+      data: { count, full, empty, profile },
+      note: profNote,
+    },
+    {
+      group: name,
+      measure: `${count} items: passim dump (plain / --json)`,
+      value: `${fmtMs(median(dumpMs))} / ${fmtMs(median(dumpJsonMs))} (median of ${dumpMs.length})`,
+      baseline: `node -e 0 ${fmtMs(median(nodeMs))}`,
+      ratio: `+${fmtMs(median(dumpMs) - median(nodeMs))}`,
+      target: 'dump ≤ 300 ms',
+      met: median(dumpMs) <= 300 && median(dumpJsonMs) <= 300,
+      data: { dumpMs, dumpJsonMs, nodeMs },
+    },
+    {
+      group: name,
+      measure: `${count} items: mDNS answer for one hash (browse → first peer)`,
+      value: `p50 ${fmtMs(percentile(answerMs, 50))}, p99 ${fmtMs(percentile(answerMs, 99))} (${answerMs.length} hashes${misses ? `, ${misses} not found` : ''})`,
+      baseline: '—',
+      ratio: '—',
+      target: 'answer ≤ 50 ms',
+      met: misses === 0 && percentile(answerMs, 50) <= 50,
+      data: { answerMs, misses },
+    },
+  ];
+}
+
+function roundAll(t: Record<string, number | undefined>): Record<string, number> {
+  return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.round(v ?? NaN)]));
+}
