@@ -7,12 +7,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { access, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { startCdn, passimBinDir, scriptEnv, run, daemonHashes, sha256, tempDir, REPO, type Cdn } from './helpers.js';
+import type { TestDaemon } from '../helpers/daemon.js';
+import { startRig, stopRig, scriptEnv, run, daemonHashes, sha256, tempDir, REPO, type Cdn } from './helpers.js';
 
 const SCRIPT = join(REPO, 'contrib/apt/apt-passim');
 let d: TestDaemon;
@@ -69,21 +69,14 @@ before(async () => {
   await writeFile(join(root, 'a.deb'), debA);
   await writeFile(join(root, 'b.deb'), debB);
   const repoRoutes = (await have('dpkg-deb')) ? await buildRepo(join(root, 'repo')) : {};
-  cdn = await startCdn(root, {
+  ({ cdn, d, bin } = await startRig(root, {
     '/debian/pool/main/h/hello/hello_2.10-3_amd64.deb': join(root, 'a.deb'),
     '/debian/pool/main/libf/libfoo/libfoo1_1%3a2.0-1_amd64.deb': join(root, 'b.deb'),
     ...repoRoutes,
-  });
-  d = await startDaemon();
-  bin = await passimBinDir(root);
+  }));
 });
 
-after(async () => {
-  await d?.stop();
-  await d?.cleanup();
-  await cdn?.close();
-  await rm(root, { recursive: true, force: true });
-});
+after(() => stopRig({ cdn, d }, root));
 
 test('apt-passim uris: print-uris lines fetched by SHA256, verified, published; index and MD5-only lines left to apt', async () => {
   const out = join(root, 'uris');

@@ -6,10 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile, mkdir, readdir, rm } from 'node:fs/promises';
+import { readFile, writeFile, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { startCdn, passimBinDir, scriptEnv, run, daemonHashes, sha256, tempDir, REPO, type Cdn } from './helpers.js';
+import type { TestDaemon } from '../helpers/daemon.js';
+import { startRig, stopRig, scriptEnv, run, daemonHashes, sha256, tempDir, REPO, type Cdn } from './helpers.js';
 
 const SCRIPT = join(REPO, 'contrib/ci/passim-ci-fetch');
 let d: TestDaemon;
@@ -25,21 +25,14 @@ before(async () => {
   await writeFile(join(root, 'sdk.tar.xz'), sdk);
   await writeFile(join(root, 'set-7.bin'), data);
   await writeFile(join(root, 'other.bin'), other);
-  cdn = await startCdn(root, {
+  ({ cdn, d, bin } = await startRig(root, {
     '/sdk/sdk-1.2.tar.xz': join(root, 'sdk.tar.xz'),
     '/data/set-7.bin': join(root, 'set-7.bin'),
     '/data/liar.bin': join(root, 'other.bin'),
-  });
-  d = await startDaemon();
-  bin = await passimBinDir(root);
+  }));
 });
 
-after(async () => {
-  await d?.stop();
-  await d?.cleanup();
-  await cdn?.close();
-  await rm(root, { recursive: true, force: true });
-});
+after(() => stopRig({ cdn, d }, root));
 
 test('passim-ci-fetch: CDN via passim, verified, published; the next job gets it from the daemon', async () => {
   const out = join(root, 'job1');

@@ -8,10 +8,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { mkdir, readFile, readdir, rm, writeFile, access } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { startCdn, passimBinDir, scriptEnv, run, daemonHashes, sha256, tempDir, REPO, type Cdn } from './helpers.js';
+import type { TestDaemon } from '../helpers/daemon.js';
+import { startRig, stopRig, scriptEnv, run, daemonHashes, sha256, tempDir, REPO, type Cdn } from './helpers.js';
 
 const SCRIPT = join(REPO, 'contrib/dnf/dnf-passim');
 let d: TestDaemon;
@@ -99,17 +99,10 @@ ${dataXml('filelists', fHref, fgz, filelists)}
   routes['/liar/repodata/repomd.xml'] = join(root, 'srv-liar/repomd.xml');
   routes[`/liar/${pHref}`] = join(srv, pHref);
   routes[`/liar/${fHref}`] = join(srv, fHref);
-  cdn = await startCdn(root, routes);
-  d = await startDaemon();
-  bin = await passimBinDir(root);
+  ({ cdn, d, bin } = await startRig(root, routes));
 });
 
-after(async () => {
-  await d?.stop();
-  await d?.cleanup();
-  await cdn?.close();
-  await rm(root, { recursive: true, force: true });
-});
+after(() => stopRig({ cdn, d }, root));
 
 test('dnf-passim metadata: repomd.xml, then each file by its sha256 via passim, verified and published', async () => {
   const dest = join(root, 'mirror');

@@ -5,12 +5,12 @@
  */
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
-import { mkdtemp, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { makeCert } from '../fetch/helpers.js';
-import { BIN, passim, type TestDaemon } from '../helpers/daemon.js';
+import { BIN, passim, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -90,4 +90,26 @@ export async function daemonHashes(d: TestDaemon): Promise<Set<string>> {
 
 export async function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
+}
+
+/** What every wrapper test runs against: a fake CDN on loopback, a real daemon, `passim` on PATH. */
+export interface Rig {
+  cdn: Cdn;
+  d: TestDaemon;
+  bin: string;
+}
+
+export async function startRig(root: string, routes: Record<string, string>): Promise<Rig> {
+  const cdn = await startCdn(root, routes);
+  const d = await startDaemon();
+  const bin = await passimBinDir(root);
+  return { cdn, d, bin };
+}
+
+/** Stops what startRig started (any part may be missing after a failed setup) and removes root. */
+export async function stopRig(rig: Partial<Rig>, root: string): Promise<void> {
+  await rig.d?.stop();
+  await rig.d?.cleanup();
+  await rig.cdn?.close();
+  await rm(root, { recursive: true, force: true });
 }

@@ -23,8 +23,11 @@ export function dbusDaemonAvailable(): boolean {
   return spawnSync('dbus-daemon', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-function config(socket: string): string {
-  // modelled on /usr/share/dbus-1/system.conf
+/**
+ * A bus configuration modelled on /usr/share/dbus-1/system.conf (default deny, the bus daemon's own
+ * interface allowed), listening on `socket`, with `extra` (policies, includes) added at the end.
+ */
+export function systemBusConfig(socket: string, extra: string): string {
   return `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
@@ -46,9 +49,13 @@ function config(socket: string): string {
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
   </policy>
-  <include>${POLICY}</include>
+${extra}
 </busconfig>
 `;
+}
+
+function config(socket: string): string {
+  return systemBusConfig(socket, `  <include>${POLICY}</include>`);
 }
 
 export async function startPrivateBus(): Promise<PrivateBus> {

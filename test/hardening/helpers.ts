@@ -17,6 +17,7 @@ import { Store } from '../../lib/store/store.js';
 import { DEFAULT_CONFIG } from '../../lib/core/config.js';
 import { startHttpsServer, type HttpsServerOptions, type HttpsServerHandle, type RequestRecord } from '../../lib/http/server.js';
 import type { ItemInfo, PublishOptions, StoreOptions } from '../../lib/store/types.js';
+import { settleQueue } from '../http/helpers.js';
 
 export const onlyLocalhostIsLoopback = (addr: string) => addr === '127.0.0.1';
 
@@ -52,7 +53,7 @@ export async function fixture(over: FixtureOptions = {}): Promise<Fixture> {
   const store = new Store({ stateDir: dir, dataDir, ...storeOptions });
   await store.load();
   const records: RequestRecord[] = [];
-  const waiters: Array<{ match: (r: RequestRecord) => boolean; resolve: (r: RequestRecord) => void }> = [];
+  const queue = settleQueue();
   const server = await startHttpsServer({
     store,
     stateDir: dir,
@@ -62,12 +63,7 @@ export async function fixture(over: FixtureOptions = {}): Promise<Fixture> {
     onRequestDone: (r) => {
       records.push(r);
       rest.onRequestDone?.(r);
-      for (const w of [...waiters]) {
-        if (w.match(r)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(r);
-        }
-      }
+      queue.done(r);
     },
   });
   const agents = new Map<string, Agent>();
@@ -93,7 +89,7 @@ export async function fixture(over: FixtureOptions = {}): Promise<Fixture> {
       }
       return a;
     },
-    settled: (match) => new Promise((resolve) => waiters.push({ match, resolve })),
+    settled: queue.wait,
     publish: (bytes, opts) => store.publish(Readable.from([bytes]), opts),
     closeAgents,
     async close() {

@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import type { LanHost } from './netns.js';
+import { systemBusConfig } from '../dbus/private-bus.js';
 
 export interface AvahiService {
   /** instance name, e.g. Passim-A1A1 */
@@ -86,35 +87,12 @@ export function avahiAvailable(): boolean {
 }
 
 function busConfig(socket: string): string {
-  // /usr/share/dbus-1/system.conf + avahi's avahi-dbus.conf, reduced to what the tests need
-  return `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=${socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
-  <policy user="root">
+  // the system bus configuration plus avahi's avahi-dbus.conf, reduced to what the tests need
+  return systemBusConfig(socket, `  <policy user="root">
     <allow own="org.freedesktop.Avahi"/>
     <allow send_destination="org.freedesktop.Avahi"/>
     <allow receive_sender="org.freedesktop.Avahi"/>
-  </policy>
-</busconfig>
-`;
+  </policy>`);
 }
 
 function daemonConfig(o: AvahiOptions): string {

@@ -29,13 +29,30 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
+/**
+ * Hands each settled request record to one waiting promise, the oldest whose match accepts it, so
+ * concurrent requests for the same URL each wait for their own record.
+ */
+export function settleQueue() {
+  const waiters: Array<{ match: (r: RequestRecord) => boolean; resolve: (r: RequestRecord) => void }> = [];
+  return {
+    wait: (match: (r: RequestRecord) => boolean) => new Promise<RequestRecord>((resolve) => waiters.push({ match, resolve })),
+    done(r: RequestRecord): void {
+      const w = waiters.find((x) => x.match(r));
+      if (!w) return;
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve(r);
+    },
+  };
+}
+
 export async function fixture(
   over: { config?: Partial<HttpsServerOptions['config']> } & Partial<Omit<HttpsServerOptions, 'config' | 'store' | 'stateDir'>> = {},
 ): Promise<Fixture> {
   const dir = await mkdtemp(join(tmpdir(), 'passim-http-'));
   const store = new Store({ stateDir: dir });
   await store.load();
-  const waiters: Array<{ match: (r: RequestRecord) => boolean; resolve: (r: RequestRecord) => void }> = [];
+  const queue = settleQueue();
   const { config, ...rest } = over;
   const server = await startHttpsServer({
     store,
@@ -45,12 +62,7 @@ export async function fixture(
     config: { ...DEFAULT_CONFIG, port: 0, bind: ['127.0.0.1'], ...config },
     onRequestDone: (r) => {
       rest.onRequestDone?.(r);
-      // one record settles one waiter: concurrent requests for the same URL each wait for their own
-      const w = waiters.find((x) => x.match(r));
-      if (w) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(r);
-      }
+      queue.done(r);
     },
   });
   const local = new Agent({ localAddress: '127.0.0.1', connect: { rejectUnauthorized: false } });
@@ -62,7 +74,7 @@ export async function fixture(
     base: `https://127.0.0.1:${server.port}`,
     local,
     peer,
-    settled: (match) => new Promise((resolve) => waiters.push({ match, resolve })),
+    settled: queue.wait,
     publish: (bytes, opts) => store.publish(Readable.from([bytes]), opts),
     async close() {
       await Promise.all([local.close(), peer.close()]);
