@@ -37,12 +37,20 @@ export async function getXattr(path: string, name: string): Promise<Buffer | und
   }
 }
 
-export async function getXattrString(path: string, name: string): Promise<string | undefined> {
-  const v = await getXattr(path, name);
+/** Names of the xattrs a file has (one call, so absent ones need no failing lookups). */
+export async function listXattrs(path: string): Promise<string[]> {
+  return xattr.listAttributes(path);
+}
+
+/** Upstream writes strings without a NUL; tolerate one if another tool added it. */
+export function xattrToString(v: Buffer | undefined): string | undefined {
   if (v === undefined) return undefined;
-  // upstream writes strings without a NUL; tolerate one if another tool added it
   const end = v.indexOf(0);
   return v.subarray(0, end < 0 ? v.length : end).toString('utf8');
+}
+
+export async function getXattrString(path: string, name: string): Promise<string | undefined> {
+  return xattrToString(await getXattr(path, name));
 }
 
 export async function setXattr(path: string, name: string, value: Buffer | string): Promise<void> {
