@@ -5,8 +5,9 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename as pathBasename } from 'node:path';
+import { request as httpRequest, type ClientRequest } from 'node:http';
 import type { Readable } from 'node:stream';
-import { Client } from 'undici';
+import type { Client } from 'undici';
 import { DaemonUnreachableError, errorFromCode, PassimError, UsageError } from '../core/errors.js';
 import { ROUTES, type ClaimReply, type ErrorReply, type ItemInfo, type StatusReply, type VerifyReply } from './api.js';
 
@@ -32,18 +33,16 @@ const CONNECT_ERRORS: Record<string, string> = {
   ECONNRESET: 'the connection was reset',
 };
 
+/**
+ * Requests go over node:http, one connection each (loading undici would cost a CLI about 80 ms).
+ * Herd claims are the exception: the daemon ties a claim to the connection that made it, so they
+ * share one persistent undici connection, created on the first claim.
+ */
 export class ControlClient {
-  private readonly client: Client;
+  private claimClient?: Client;
+  private readonly active = new Set<ClientRequest>();
 
-  constructor(readonly socketPath: string) {
-    this.client = new Client('http://localhost', {
-      socketPath,
-      connectTimeout: 5000,
-      // a verify of a big store or a publish of a big file takes as long as it takes
-      headersTimeout: 0,
-      bodyTimeout: 0,
-    });
-  }
+  constructor(readonly socketPath: string) {}
 
   status(): Promise<StatusReply> {
     return this.call<StatusReply>('GET', ROUTES.status);
@@ -104,63 +103,123 @@ export class ControlClient {
    */
   claim(sha256: string, kind: 'bid' | 'fetching', ttlMs: number): Promise<ClaimReply> {
     const q = new URLSearchParams({ sha256, kind, ttl_ms: String(Math.round(ttlMs)) });
-    return this.call<ClaimReply>('POST', `${ROUTES.claims}?${q}`);
+    return this.callPersistent<ClaimReply>('POST', `${ROUTES.claims}?${q}`);
   }
 
   /** Renews a claim's lease (and may change its kind); NotFoundError once it has lapsed. */
   renewClaim(id: string, ttlMs: number, kind?: 'bid' | 'fetching'): Promise<ClaimReply> {
     const q = new URLSearchParams({ ttl_ms: String(Math.round(ttlMs)) });
     if (kind) q.set('kind', kind);
-    return this.call<ClaimReply>('POST', `${ROUTES.claims}/${encodeURIComponent(id)}?${q}`);
+    return this.callPersistent<ClaimReply>('POST', `${ROUTES.claims}/${encodeURIComponent(id)}?${q}`);
   }
 
   releaseClaim(id: string): Promise<{ released: boolean }> {
-    return this.call<{ released: boolean }>('DELETE', `${ROUTES.claims}/${encodeURIComponent(id)}`);
+    return this.callPersistent<{ released: boolean }>('DELETE', `${ROUTES.claims}/${encodeURIComponent(id)}`);
   }
 
-  /** Drops the connection at once (and with it any claim tied to it). */
+  /** Drops every connection at once (and with them any claim). */
   async destroy(): Promise<void> {
-    await this.client.destroy().catch(() => {});
+    for (const req of this.active) req.destroy();
+    await this.claimClient?.destroy().catch(() => {});
   }
 
   async close(): Promise<void> {
-    await this.client.close().catch(() => this.client.destroy());
+    const c = this.claimClient;
+    if (c) await c.close().catch(() => c.destroy());
   }
 
-  private async call<T>(method: string, path: string, body?: Readable, size?: number, upload = false): Promise<T> {
-    let res;
-    try {
-      res = await this.client.request({
-        method: method as 'GET',
+  private call<T>(method: string, path: string, body?: Readable, size?: number, upload = false): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      let answered = false;
+      const fail = (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        reject(this.translate(err, upload));
+      };
+      const req = httpRequest({
+        socketPath: this.socketPath,
+        method,
         path,
-        body,
+        agent: false,
         headers: {
           accept: 'application/json',
           ...(body ? { 'content-type': 'application/octet-stream' } : {}),
           ...(size !== undefined ? { 'content-length': String(size) } : {}),
         },
+      }, (res) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', fail);
+        res.on('close', () => { if (!res.complete) fail(new Error('the daemon closed the connection mid-reply')); });
+        res.on('end', () => {
+          if (settled) return;
+          settled = true;
+          try {
+            resolve(this.parse<T>(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8')));
+          } catch (err) {
+            reject(err);
+          }
+        });
+      });
+      this.active.add(req);
+      req.on('close', () => this.active.delete(req));
+      // once the daemon has answered (e.g. 413 to an upload it refused), its reply is what counts
+      req.on('error', (err) => { if (!answered) fail(err); });
+      if (body) {
+        body.on('error', (err) => { req.destroy(); fail(err); });
+        body.pipe(req);
+      } else {
+        req.end();
+      }
+    });
+  }
+
+  /** The daemon's JSON reply, or the error class it reported. */
+  private parse<T>(status: number, text: string): T {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new PassimError(`the daemon on ${this.socketPath} sent a reply that is not JSON (HTTP ${status})`);
+    }
+    if (status >= 400) {
+      const e = (json as ErrorReply)?.error;
+      if (e && typeof e.code === 'string' && typeof e.message === 'string') throw errorFromCode(e.code, e.message);
+      throw new PassimError(`the daemon on ${this.socketPath} answered HTTP ${status}`);
+    }
+    return json as T;
+  }
+
+  /** A request on the one persistent connection that carries claims. */
+  private async callPersistent<T>(method: string, path: string): Promise<T> {
+    if (!this.claimClient) {
+      const { Client: UndiciClient } = await import('undici');
+      this.claimClient = new UndiciClient('http://localhost', {
+        socketPath: this.socketPath,
+        connectTimeout: 5000,
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      });
+    }
+    let res;
+    try {
+      res = await this.claimClient.request({
+        method: method as 'GET',
+        path,
+        headers: { accept: 'application/json' },
       });
     } catch (err) {
-      throw this.translate(err, upload);
+      throw this.translate(err, false);
     }
     let text: string;
     try {
       text = await res.body.text();
     } catch (err) {
-      throw this.translate(err, upload);
+      throw this.translate(err, false);
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      throw new PassimError(`the daemon on ${this.socketPath} sent a reply that is not JSON (HTTP ${res.statusCode})`);
-    }
-    if (res.statusCode >= 400) {
-      const e = (json as ErrorReply)?.error;
-      if (e && typeof e.code === 'string' && typeof e.message === 'string') throw errorFromCode(e.code, e.message);
-      throw new PassimError(`the daemon on ${this.socketPath} answered HTTP ${res.statusCode}`);
-    }
-    return json as T;
+    return this.parse<T>(res.statusCode, text);
   }
 
   private translate(err: unknown, upload: boolean): Error {
