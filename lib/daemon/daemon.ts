@@ -85,7 +85,7 @@ export class Daemon {
       uri: `https://localhost:${this.port}/`,
       downloadSaving: savings.downloadSaving,
       carbonSaving: savings.carbonSaving,
-      items: this.store?.list().length ?? 0,
+      items: this.store?.size ?? 0,
     };
   }
 
@@ -143,9 +143,14 @@ export class Daemon {
       if (this.advertising) await this.startAdvertising();
       store.on('added', (item: ItemInfo) => { if (this.advertising && !item.disabled) this.responder?.add(item.hash); });
       store.on('removed', (item: ItemInfo) => this.responder?.remove(item.hash));
-      store.on('changed', () => { if (this.advertising) this.responder?.setHashes(store.advertisedHashes()); });
+      // one item at a time: a share (the usual 'changed') must not rebuild the advertised set
+      store.on('changed', (item: ItemInfo) => {
+        if (!this.advertising) return;
+        if (item.disabled) this.responder?.remove(item.hash);
+        else this.responder?.add(item.hash);
+      });
       store.startTimers();
-      this.log.info(`passim ${version()} serving ${store.list().length} items on https port ${this.http.port}` +
+      this.log.info(`passim ${version()} serving ${store.size} items on https port ${this.http.port}` +
         `${this.advertising ? `, advertised as ${this.responder.instanceName}` : ' (not advertising)'}; control socket ${paths.socketPath}`);
     } catch (err) {
       await this.stop();

@@ -5,11 +5,12 @@
  * with a warning.
  */
 import { webcrypto, createPrivateKey, X509Certificate as NodeX509, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile, unlink } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { hostname as osHostname } from 'node:os';
 import type * as x509 from '@peculiar/x509';
 import { statePaths } from '../core/paths.js';
+import { writeFileAtomic } from '../core/atomic-write.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
 
@@ -77,17 +78,6 @@ export function checkPair(pair: TlsMaterial, now: Date = new Date()): void {
   if (new Date(cert.validTo).getTime() <= now.getTime()) throw new Error(`the certificate expired on ${cert.validTo}`);
 }
 
-async function writeAtomic(path: string, data: string, mode: number): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    await writeFile(tmp, data, { mode, flag: 'wx' });
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
-}
-
 /**
  * Returns the certificate stored under the state dir, creating (or replacing a broken) one.
  * The key is written before the certificate, each temp + rename, so a crash leaves either the old
@@ -117,8 +107,8 @@ export async function loadOrCreateCertificate(
   }
   const fresh = await generateCertificate(opts.hostname);
   await mkdir(dirname(tlsKey), { recursive: true, mode: 0o700 });
-  await writeAtomic(tlsKey, fresh.key, 0o600);
-  await writeAtomic(tlsCert, fresh.cert, 0o644);
+  await writeFileAtomic(tlsKey, fresh.key, 0o600);
+  await writeFileAtomic(tlsCert, fresh.cert, 0o644);
   log.info(`generated a self-signed TLS certificate in ${dirname(tlsKey)}`);
   return fresh;
 }

@@ -5,7 +5,7 @@
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../core/logger.js';
-import { isAtomicTempName, writeFileAtomic } from './atomic-write.js';
+import { isAtomicTempName, writeFileAtomic } from '../core/atomic-write.js';
 import { readMetaXattrs } from './metadata-xattr.js';
 import { DEFAULT_MAX_AGE, DEFAULT_SHARE_LIMIT, MAX_U32_VALUE, type ItemMeta, type MetadataBackend } from './item-metadata.js';
 

@@ -7,7 +7,7 @@ import { readdir, readFile, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../core/logger.js';
 import { isSha256 } from '../core/sha256.js';
-import { writeFileAtomic } from './atomic-write.js';
+import { writeFileAtomic } from '../core/atomic-write.js';
 
 export class ShareCounts {
   private counts = new Map<string, number>();

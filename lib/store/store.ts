@@ -15,7 +15,7 @@ import { silentLogger, type Logger } from '../core/logger.js';
 import { statePaths, staticConfDir } from '../core/paths.js';
 import { isSha256, normaliseSha256, sha256File } from '../core/sha256.js';
 import type { VerifyReply } from '../control/api.js';
-import { fsyncDir } from './atomic-write.js';
+import { fsyncDir } from '../core/atomic-write.js';
 import { AuditLog } from './audit-log.js';
 import { currentBootTime } from './boot-time.js';
 import { isExpired } from './expiry.js';
@@ -212,10 +212,19 @@ export class Store extends EventEmitter implements ItemStore {
 
   // ---------------------------------------------------------------- read side
 
+  /** Published with next-reboot and the machine has not rebooted since. */
+  private isDisabled(rec: ItemRecord): boolean {
+    return rec.bootTime !== undefined && rec.bootTime === this.bootTime();
+  }
+
   private toInfo(rec: ItemRecord): ItemInfo {
-    const { bootTime, stamp: _stamp, ...rest } = rec;
-    const disabled = bootTime !== undefined && bootTime === this.bootTime();
-    return { ...rest, shareCount: this.shares.get(rec.hash), disabled };
+    const { bootTime: _bootTime, stamp: _stamp, ...rest } = rec;
+    return { ...rest, shareCount: this.shares.get(rec.hash), disabled: this.isDisabled(rec) };
+  }
+
+  /** How many items are held (without building the list). */
+  get size(): number {
+    return this.items.size;
   }
 
   get(hash: string): ItemInfo | undefined {
@@ -231,7 +240,9 @@ export class Store extends EventEmitter implements ItemStore {
   }
 
   advertisedHashes(): string[] {
-    return this.list().filter((i) => !i.disabled).map((i) => i.hash);
+    const out: string[] = [];
+    for (const rec of this.items.values()) if (!this.isDisabled(rec)) out.push(rec.hash);
+    return out;
   }
 
   savings(): Savings {
@@ -368,7 +379,7 @@ export class Store extends EventEmitter implements ItemStore {
   reserveShare(hash: string): boolean {
     if (!isSha256(hash)) return false;
     const rec = this.items.get(hash.toLowerCase());
-    if (!rec || this.toInfo(rec).disabled) return false;
+    if (!rec || this.isDisabled(rec)) return false;
     return this.shares.reserve(rec.hash, rec.static ? 0 : rec.shareLimit);
   }
 

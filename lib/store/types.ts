@@ -51,6 +51,8 @@ export interface Savings {
 export interface ItemStore {
   get(hash: string): ItemInfo | undefined;
   list(): ItemInfo[];
+  /** how many items are held */
+  readonly size: number;
   /** hashes that should be advertised over mDNS now (enabled items, static included) */
   advertisedHashes(): string[];
   publish(source: Readable, opts: PublishOptions): Promise<ItemInfo>;
