@@ -15,6 +15,23 @@ function usageError(message: string, argv: string[]): never {
   process.exit(ExitCode.USAGE);
 }
 
+/** The options that may be given more than once (declared `array: true`). */
+const REPEATABLE = new Set(['cdn', 'bind', 'interface']);
+
+/**
+ * Every other flag or argument given twice arrives as an array a handler does not expect: a usage
+ * error, checked once here for every command.
+ */
+function notRepeated(a: Record<string, unknown>): true | string {
+  // longest first, so an option is named by its long form rather than its alias (-o)
+  for (const [k, v] of Object.entries(a).sort((x, y) => y[0].length - x[0].length)) {
+    // yargs also stores each dashed key under a camelCase name: report the dashed one
+    if (k === '_' || k === '$0' || REPEATABLE.has(k) || /[A-Z]/.test(k) || !Array.isArray(v)) continue;
+    return `${k.replace(/_/g, '-')} given more than once`;
+  }
+  return true;
+}
+
 export function buildParser(argv: string[]) {
   // yargs skips demandCommand/strict after a bare "--": a command must come before it
   const dd = argv.indexOf('--');
@@ -40,7 +57,7 @@ export function buildParser(argv: string[]) {
       return yy;
     });
   for (const c of commands) y = y.command(c as never);
-  return y;
+  return y.check(notRepeated, true);
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -76,3 +76,16 @@ export interface PublishQuery {
   cmdline?: string;
   sha256?: string;
 }
+
+/**
+ * max-age and share-limit as the CLI and the control socket accept them: a whole number from 0
+ * (never / unlimited) to MAX_COUNT (upstream keeps both as uint32). Returns an error message, or
+ * undefined when the value is absent or valid.
+ */
+export function countError(value: unknown, what: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^\d{1,10}$/.test(value) || Number(value) > MAX_COUNT) {
+    return `${what} must be a whole number from 0 to ${MAX_COUNT}, got ${JSON.stringify(String(value).slice(0, 40))}`;
+  }
+  return undefined;
+}

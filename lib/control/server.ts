@@ -15,7 +15,7 @@ import { silentLogger, type Logger } from '../core/logger.js';
 import type { ItemInfo, PublishOptions } from '../store/types.js';
 import { ClaimsDisabledError, ClaimTable, CLAIM_TTL_MAX_MS, CLAIM_TTL_MIN_MS, TooManyClaimsError } from './claims.js';
 import {
-  MAX_COUNT,
+  countError,
   ROUTES,
   type ErrorReply,
   type StatusReply,
@@ -310,9 +310,8 @@ function flag(q: Map<string, string>, key: string): boolean {
 
 /** A whole number from 0 to MAX_COUNT (upstream keeps both as uint32; 0 = never / unlimited). */
 export function parseCount(value: string, what: string): number {
-  if (!/^\d{1,10}$/.test(value) || Number(value) > MAX_COUNT) {
-    throw new UsageError(`${what} must be a whole number from 0 to ${MAX_COUNT}, got ${JSON.stringify(value.slice(0, 40))}`);
-  }
+  const e = countError(value, what);
+  if (e) throw new UsageError(e);
   return Number(value);
 }
 

@@ -182,3 +182,9 @@ test('SIGTERM stops the daemon with exit 0 and removes its socket and lock', asy
   await assert.rejects(stat(join(d.stateDir, 'passim.lock')));
   await d.cleanup();
 });
+
+test('a flag given twice is a usage error for serve too (it used to reach the daemon as an array)', async () => {
+  const r = await passim(['serve', '--config', 'a.conf', '--config', 'b.conf', '--no-dbus']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^passim: error: config given more than once\n/);
+});

@@ -8,7 +8,6 @@ export const dumpCommand: CommandModule<SocketArgs, SocketArgs> = {
   describe: 'show the daemon status (version, port, name, savings) and the published items',
   builder: (y: Argv<SocketArgs>) =>
     withSocket(y)
-      .check((a) => (Array.isArray(a.socket) ? 'socket given more than once' : true))
       .example('$0 dump', 'a table on a terminal, tab-separated lines otherwise')
       .example('$0 dump --json', '{ status, items }') as unknown as Argv<SocketArgs>,
   handler: handler<SocketArgs>(async (args) => {

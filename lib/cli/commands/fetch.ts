@@ -9,6 +9,7 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { handler, withSocket, type SocketArgs } from '../base.js';
+import { countError } from '../../control/api.js';
 
 interface FetchArgs extends SocketArgs {
   target: string;
@@ -26,17 +27,8 @@ interface FetchArgs extends SocketArgs {
   'herd-wait': number;
 }
 
-const MAX = 0xffffffff;
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 const URLISH = /^https?:\/\//i;
-
-function countError(v: unknown, what: string): string | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !/^\d{1,10}$/.test(v) || Number(v) < 1 || Number(v) > MAX) {
-    return `${what} must be a whole number from 1 to ${MAX}, got ${JSON.stringify(v)}`;
-  }
-  return undefined;
-}
 
 function isHttpUrl(s: string): boolean {
   try {
@@ -87,9 +79,6 @@ export const fetchCommand: CommandModule<SocketArgs, FetchArgs> = {
       .option('herd', { type: 'boolean', default: true, describe: 'wait for a LAN host already fetching it and take it from there' })
       .option('herd-wait', { type: 'number', default: 60_000, describe: 'longest such wait, in ms', requiresArg: true })
       .check((a) => {
-        for (const k of ['target', 'sha256', 'sha256-url', 'output', 'timeout', 'max-age', 'share-limit', 'socket', 'herd-wait'] as const) {
-          if (Array.isArray(a[k])) return `--${k} given more than once`;
-        }
         if (typeof a.target !== 'string' || a.target === '') return 'NAME must not be empty';
         const hasHash = a.sha256 !== undefined;
         const hasUrl = a['sha256-url'] !== undefined;

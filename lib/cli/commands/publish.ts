@@ -1,6 +1,6 @@
 /** `passim publish FILE [MAX-AGE [SHARE-LIMIT]]`: the client streams FILE into the daemon's store. */
 import type { Argv, CommandModule } from 'yargs';
-import { MAX_COUNT } from '../../control/api.js';
+import { countError } from '../../control/api.js';
 import { handler, print, withSocket, type SocketArgs } from '../base.js';
 
 interface PublishArgs extends SocketArgs {
@@ -11,15 +11,6 @@ interface PublishArgs extends SocketArgs {
   'share-limit'?: string;
   name?: string;
   'next-reboot'?: boolean;
-}
-
-/** A whole number from 0 (never / unlimited) to MAX_COUNT, or an error message. */
-function countError(v: string | undefined, what: string): string | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d{1,10}$/.test(v) || Number(v) > MAX_COUNT) {
-    return `${what} must be a whole number from 0 to ${MAX_COUNT}, got ${JSON.stringify(v)}`;
-  }
-  return undefined;
 }
 
 export const publishCommand: CommandModule<SocketArgs, PublishArgs> = {
@@ -36,9 +27,6 @@ export const publishCommand: CommandModule<SocketArgs, PublishArgs> = {
       .option('next-reboot', { type: 'boolean', describe: 'keep it disabled (not served, not advertised) until the next reboot' })
       .check((a) => {
         // a string (not a throw) makes yargs report a usage error: exit 2
-        for (const k of ['file', 'max_age', 'share_limit', 'max-age', 'share-limit', 'name', 'socket'] as const) {
-          if (Array.isArray(a[k])) return `${k.replace('_', '-')} given more than once`;
-        }
         if (a.max_age !== undefined && a['max-age'] !== undefined) return 'max-age given twice (argument and --max-age)';
         if (a.share_limit !== undefined && a['share-limit'] !== undefined) return 'share-limit given twice (argument and --share-limit)';
         for (const [v, what] of [[a.max_age ?? a['max-age'], 'max-age'], [a.share_limit ?? a['share-limit'], 'share-limit']] as const) {

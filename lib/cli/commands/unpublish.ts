@@ -13,7 +13,6 @@ export const unpublishCommand: CommandModule<SocketArgs, UnpublishArgs> = {
     withSocket(y)
       .positional('hash', { type: 'string', describe: 'sha256 of the item (64 hex digits)', demandOption: true })
       .check((a) => {
-        if (Array.isArray(a.socket)) return 'socket given more than once';
         if (!/^[0-9a-fA-F]{64}$/.test(String(a.hash))) return `not a sha256 (64 hex digits): ${JSON.stringify(String(a.hash).slice(0, 80))}`;
         return true;
       })

@@ -20,7 +20,6 @@ export const verifyCommand: CommandModule<SocketArgs, VerifyArgs> = {
       .option('sha256', { type: 'string', describe: 'expected sha256 of FILE (64 hex digits)', requiresArg: true })
       .option('fix', { type: 'boolean', describe: 'unpublish the items whose content no longer matches' })
       .check((a) => {
-        for (const k of ['file', 'sha256', 'socket'] as const) if (Array.isArray(a[k])) return `${k} given more than once`;
         if (a.file !== undefined) {
           if (a.sha256 === undefined) return 'verify FILE needs --sha256 HASH';
           if (a.fix) return '--fix is for the store, not for FILE';
