@@ -67,16 +67,6 @@ export const ROUTES = {
  */
 export const MAX_COUNT = 0xfffffffe;
 
-/** Query of POST /items. */
-export interface PublishQuery {
-  name: string;
-  max_age?: number;
-  share_limit?: number;
-  next_reboot?: boolean;
-  cmdline?: string;
-  sha256?: string;
-}
-
 /**
  * max-age and share-limit as the CLI and the control socket accept them: a whole number from 0
  * (never / unlimited) to MAX_COUNT (upstream keeps both as uint32). Returns an error message, or

@@ -16,21 +16,18 @@ import { startControlServer } from '../control/server.js';
 import { ClaimTable } from '../control/claims.js';
 import type { StatusReply } from '../control/api.js';
 import type { ItemInfo } from '../store/types.js';
-import { loadDaemonConfig, type DaemonConfig } from '../core/config.js';
-import { configFile } from '../core/paths.js';
+import type { DaemonConfig } from '../core/config.js';
 
 type Closable = { close(): Promise<void> };
 
 export interface DaemonHooks {
-  /** test hook: a clock for the store (ms) */
-  now?: () => number;
   /** force the mDNS instance name (conflict tests) */
   instanceName?: string;
   /** false: do not offer org.freedesktop.Passim on the system bus (tests) */
   dbus?: boolean;
-  /** SIGHUP: how to re-read the configuration (serve passes passim.conf + its command-line flags);
-   *  default: passim.conf alone. Throws on a bad file. */
-  loadConfig?: () => Promise<{ config: DaemonConfig; warnings: string[] }>;
+  /** SIGHUP: how to re-read the configuration (serve: passim.conf + its command-line flags, as at
+   *  start). Throws on a bad file. */
+  loadConfig: () => Promise<{ config: DaemonConfig; warnings: string[] }>;
 }
 
 /** passim.conf keys applied by reload() without a restart, and the ones that need one. */
@@ -52,7 +49,7 @@ export class Daemon {
   private stopping?: Promise<void>;
   private reloading: Promise<void> = Promise.resolve();
 
-  constructor(private readonly settings: DaemonSettings, private readonly log: Logger, private readonly hooks: DaemonHooks = {}) {
+  constructor(private readonly settings: DaemonSettings, private readonly log: Logger, private readonly hooks: DaemonHooks) {
     this.metered = settings.config.metered;
     this.claims = new ClaimTable({
       advertise: (hash, kind) => this.responder?.addClaim(hash, kind),
@@ -100,7 +97,6 @@ export class Daemon {
         configDir: paths.configDir,
         maxItemSize: config.maxItemSize,
         carbonCost: config.carbonCost,
-        now: this.hooks.now,
         logger: this.log,
       });
       await store.load();
@@ -111,7 +107,6 @@ export class Daemon {
         config,
         stateDir: paths.stateDir,
         logger: this.log,
-        now: this.hooks.now,
         findPeer: (hash) => this.findPeer(hash),
         indexInfo: () => ({ status: this.status().status, name: this.instanceName }),
       });
@@ -194,12 +189,10 @@ export class Daemon {
   private async reloadNow(): Promise<void> {
     if (this.stopping || !this.store) return;
     const cur = this.settings.config;
-    const { configPath, paths } = this.settings;
+    const { configPath } = this.settings;
     let next: DaemonConfig;
     try {
-      const loaded = this.hooks.loadConfig
-        ? await this.hooks.loadConfig()
-        : await loadDaemonConfig(configPath, configPath !== configFile(paths.configDir));
+      const loaded = await this.hooks.loadConfig();
       for (const w of loaded.warnings) this.log.warn(w);
       next = loaded.config;
     } catch (err) {
@@ -218,13 +211,10 @@ export class Daemon {
     if (cur.cooldown !== next.cooldown) this.http?.setCooldown(next.cooldown);
     this.store.setLimits({ maxItemSize: next.maxItemSize, carbonCost: next.carbonCost });
     const meteredChanged = cur.metered !== next.metered;
-    cur.cooldown = next.cooldown;
-    cur.carbonCost = next.carbonCost;
-    cur.maxItemSize = next.maxItemSize;
-    cur.metered = next.metered;
+    for (const [field] of LIVE_KEYS) (cur as unknown as Record<string, unknown>)[field] = next[field];
     // a metered state set over the control socket stays unless passim.conf itself changed Metered
     if (meteredChanged) await this.setMetered(next.metered);
-    this.dbus?.notify();
+    this.dbus?.notify(); // CarbonCost changes CarbonSaving even when Metered did not change
     try {
       await this.store.rescanStatic();
     } catch (err) {

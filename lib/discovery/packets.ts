@@ -60,10 +60,6 @@ export function encodeMessage(m: OutMessage): Buffer {
   return buf;
 }
 
-export function messageSize(m: OutMessage): number {
-  return dnsPacket.encodingLength(toPacket(m));
-}
-
 function recordSize(rr: RR): number {
   return (dnsPacket as unknown as { answer: { encodingLength(a: unknown): number } }).answer.encodingLength(rr);
 }
@@ -217,24 +213,5 @@ export function packResponses(
     }
   }
   flush();
-  return out;
-}
-
-/** Packs questions (and known answers) for a query into messages of at most maxBytes. */
-export function packQuery(questions: Question[], maxBytes = MAX_MESSAGE_BYTES): OutMessage[] {
-  const out: OutMessage[] = [];
-  let cur: Question[] = [];
-  let size = 12;
-  for (const q of questions) {
-    const sz = questionSize(q);
-    if (cur.length && size + sz > maxBytes) {
-      out.push({ response: false, questions: cur });
-      cur = [];
-      size = 12;
-    }
-    cur.push(q);
-    size += sz;
-  }
-  if (cur.length) out.push({ response: false, questions: cur });
   return out;
 }

@@ -196,20 +196,6 @@ export class Responder implements AdvertiserLike {
     this.#removeKey(claimKey(hash, kind));
   }
 
-  hasClaim(hash: string, kind: ClaimKind): boolean {
-    return this.#claims.has(claimKey(hash, kind));
-  }
-
-  /** `addClaim(hash, 'fetching')` */
-  addFetching(hash: string): void {
-    this.addClaim(hash, 'fetching');
-  }
-
-  /** `removeClaim(hash, 'fetching')` */
-  removeFetching(hash: string): void {
-    this.removeClaim(hash, 'fetching');
-  }
-
   /** Whether a hash is currently advertised. */
   has(hash: string): boolean {
     return this.#subtypes.has(subtypeKey(hash));

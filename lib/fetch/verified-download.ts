@@ -69,10 +69,6 @@ export function tempPathFor(dir: string, name: string): string {
   return join(dir, `.${short}.passim-${randomBytes(4).toString('hex')}.tmp`);
 }
 
-export function isTempName(file: string): boolean {
-  return /^\..*\.passim-[0-9a-f]{8}\.tmp$/.test(file);
-}
-
 const TLS_CODES = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|HOSTNAME|ERR_OSSL|EPROTO/;
 
 /** Turns whatever undici / node threw into a SourceError with a short reason. */

@@ -5,7 +5,3 @@ export function isExpired(item: Pick<ItemInfo, 'maxAge' | 'created' | 'static'>,
   if (item.static || item.maxAge <= 0) return false;
   return nowMs - item.created > item.maxAge * 1000;
 }
-
-export function expiredItems<T extends Pick<ItemInfo, 'maxAge' | 'created' | 'static'>>(items: Iterable<T>, nowMs: number): T[] {
-  return [...items].filter((i) => isExpired(i, nowMs));
-}
