@@ -4,6 +4,7 @@
  */
 import type { Argv } from 'yargs';
 import { ExitCode, PassimError } from '../core/errors.js';
+import { normaliseSha256 } from '../core/sha256.js';
 
 export interface GlobalArgs {
   json?: boolean;
@@ -36,6 +37,16 @@ export function print(args: GlobalArgs, data: unknown, text: () => string): void
 /** Informational message to stderr, silenced by --quiet. */
 export function info(args: GlobalArgs, msg: string): void {
   if (!args.quiet) process.stderr.write(msg + '\n');
+}
+
+/** The message normaliseSha256 throws for a value that is not a sha256, for a yargs check. */
+export function hashError(value: unknown): string {
+  try {
+    normaliseSha256(String(value));
+    return '';
+  } catch (err) {
+    return (err as Error).message;
+  }
 }
 
 export function exitCodeOf(err: unknown): number {

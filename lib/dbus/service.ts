@@ -23,6 +23,7 @@ import type { ItemStore } from '../store/types.js';
 import type { StatusReply } from '../control/api.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { InvalidHashError, PermissionError } from '../core/errors.js';
+import { isSha256 } from '../core/sha256.js';
 import {
   DbusReplyError,
   ERROR_INVALID_ARGS,
@@ -88,7 +89,6 @@ export function fdPassingAvailable(): boolean {
   }
 }
 
-const HASH_RE = /^[0-9a-fA-F]{64}$/;
 const fstatAsync = promisify(fstat);
 
 function closeQuietly(fd: number): void {
@@ -348,7 +348,7 @@ export async function startDbusService(opts: DbusServiceOptions): Promise<DbusSe
   const unpublish = async (msg: Msg, hash: unknown) => {
     try {
       await requireRoot(msg.sender);
-      if (typeof hash !== 'string' || !HASH_RE.test(hash)) throw new InvalidHashError(`invalid hash: ${String(hash)}`);
+      if (typeof hash !== 'string' || !isSha256(hash)) throw new InvalidHashError(`invalid hash: ${String(hash)}`);
       const item = await opts.store.unpublish(hash.toLowerCase());
       log.info(`D-Bus: unpublished ${item.hash} ${item.basename}`);
       reply(msg);

@@ -10,6 +10,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { handler, withSocket, type SocketArgs } from '../base.js';
 import { countError } from '../../control/api.js';
+import { isSha256 } from '../../core/sha256.js';
 
 interface FetchArgs extends SocketArgs {
   target: string;
@@ -27,7 +28,6 @@ interface FetchArgs extends SocketArgs {
   'herd-wait': number;
 }
 
-const HEX64 = /^[0-9a-fA-F]{64}$/;
 const URLISH = /^https?:\/\//i;
 
 function isHttpUrl(s: string): boolean {
@@ -83,7 +83,7 @@ export const fetchCommand: CommandModule<SocketArgs, FetchArgs> = {
         const hasHash = a.sha256 !== undefined;
         const hasUrl = a['sha256-url'] !== undefined;
         if (hasHash === hasUrl) return 'exactly one of --sha256 HASH or --sha256-url URL is required';
-        if (hasHash && (typeof a.sha256 !== 'string' || !HEX64.test(a.sha256))) return `--sha256 must be 64 hex digits, got ${JSON.stringify(String(a.sha256).slice(0, 80))}`;
+        if (hasHash && (typeof a.sha256 !== 'string' || !isSha256(a.sha256))) return `--sha256 must be 64 hex digits, got ${JSON.stringify(String(a.sha256).slice(0, 80))}`;
         if (hasUrl && !isHttpUrl(String(a['sha256-url']))) return `--sha256-url must be an http(s) URL, got ${JSON.stringify(a['sha256-url'])}`;
         for (const u of (a.cdn ?? []) as unknown[]) if (u !== false && (typeof u !== 'string' || !isHttpUrl(u))) return `--cdn must be an http(s) URL, got ${JSON.stringify(u)}`;
         if (URLISH.test(a.target) && (!isHttpUrl(a.target) || !nameFromUrl(a.target))) return `cannot take a file name from the URL ${a.target}`;

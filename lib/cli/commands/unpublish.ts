@@ -1,6 +1,7 @@
 /** `passim unpublish HASH`: remove an item from the daemon's store. */
 import type { Argv, CommandModule } from 'yargs';
-import { handler, print, withSocket, type SocketArgs } from '../base.js';
+import { handler, hashError, print, withSocket, type SocketArgs } from '../base.js';
+import { isSha256 } from '../../core/sha256.js';
 
 interface UnpublishArgs extends SocketArgs {
   hash: string;
@@ -13,7 +14,7 @@ export const unpublishCommand: CommandModule<SocketArgs, UnpublishArgs> = {
     withSocket(y)
       .positional('hash', { type: 'string', describe: 'sha256 of the item (64 hex digits)', demandOption: true })
       .check((a) => {
-        if (!/^[0-9a-fA-F]{64}$/.test(String(a.hash))) return `not a sha256 (64 hex digits): ${JSON.stringify(String(a.hash).slice(0, 80))}`;
+        if (!isSha256(a.hash)) return hashError(a.hash);
         return true;
       })
       .example('$0 unpublish 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08', '') as unknown as Argv<UnpublishArgs>,

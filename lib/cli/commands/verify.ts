@@ -3,7 +3,8 @@
  * `passim verify FILE --sha256 HASH`: checks one local file, no daemon needed.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { handler, print, withSocket, type SocketArgs } from '../base.js';
+import { handler, hashError, print, withSocket, type SocketArgs } from '../base.js';
+import { isSha256 } from '../../core/sha256.js';
 
 interface VerifyArgs extends SocketArgs {
   file?: string;
@@ -23,7 +24,7 @@ export const verifyCommand: CommandModule<SocketArgs, VerifyArgs> = {
         if (a.file !== undefined) {
           if (a.sha256 === undefined) return 'verify FILE needs --sha256 HASH';
           if (a.fix) return '--fix is for the store, not for FILE';
-          if (!/^[0-9a-fA-F]{64}$/.test(String(a.sha256))) return `not a sha256 (64 hex digits): ${JSON.stringify(String(a.sha256).slice(0, 80))}`;
+          if (!isSha256(a.sha256)) return hashError(a.sha256);
         } else if (a.sha256 !== undefined) {
           return '--sha256 needs a FILE to check';
         }
