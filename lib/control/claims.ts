@@ -10,6 +10,7 @@
  * advertised with a kind while at least one live claim of that kind holds it; the last one going
  * sends the goodbye.
  */
+import { PassimError } from '../core/errors.js';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { ClaimKind } from '../discovery/names.js';
@@ -52,8 +53,17 @@ interface Claim {
   onClose?: () => void;
 }
 
-export class ClaimsDisabledError extends Error {}
-export class TooManyClaimsError extends Error {}
+/** Claims are refused while the daemon does not advertise (metered, localhost-only): HTTP 409. */
+export class ClaimsDisabledError extends PassimError {
+  override readonly code = 'PASSIM_USAGE' as 'PASSIM_ERROR';
+  override readonly httpStatus = 409;
+}
+
+/** The claim table is full: HTTP 503. */
+export class TooManyClaimsError extends PassimError {
+  override readonly code = 'PASSIM_USAGE' as 'PASSIM_ERROR';
+  override readonly httpStatus = 503;
+}
 
 export class ClaimTable {
   readonly #claims = new Map<string, Claim>();

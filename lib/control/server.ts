@@ -13,7 +13,7 @@ import { normaliseSha256 } from '../core/sha256.js';
 import { validateBasename } from '../core/basename.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { ItemInfo, PublishOptions } from '../store/types.js';
-import { ClaimsDisabledError, ClaimTable, CLAIM_TTL_MAX_MS, CLAIM_TTL_MIN_MS, TooManyClaimsError } from './claims.js';
+import { ClaimTable, CLAIM_TTL_MAX_MS, CLAIM_TTL_MIN_MS } from './claims.js';
 import {
   countError,
   ROUTES,
@@ -255,32 +255,26 @@ function claimTtl(q: Map<string, string>): number {
 function handleClaims(req: IncomingMessage, res: ServerResponse, opts: ControlServerOptions, path: string, method: string, q: Map<string, string>): void {
   const table = opts.claims;
   if (!table) throw new RouteError('this daemon does not keep fetch claims', 501);
-  try {
-    if (path === ROUTES.claims) {
-      allow(method, 'POST');
-      noParams(q, ['sha256', 'kind', 'ttl_ms']);
-      const raw = q.get('sha256');
-      if (raw === undefined) throw new UsageError('query "sha256" is required');
-      const info = table.create(normaliseSha256(raw), claimKind(q.get('kind')), claimTtl(q), req.socket);
-      return sendJson(res, 201, info);
-    }
-    const id = path.slice(ROUTES.claims.length + 1);
-    if (!/^[0-9a-f]{16}$/.test(id)) throw new UsageError('malformed claim id');
-    if (method === 'DELETE') {
-      noParams(q, []);
-      if (!table.release(id)) throw new NotFoundError(`no claim ${id} (it lapsed or was released)`);
-      return sendJson(res, 200, { released: true });
-    }
+  if (path === ROUTES.claims) {
     allow(method, 'POST');
-    noParams(q, ['ttl_ms', 'kind']);
-    const info = table.renew(id, claimTtl(q), q.has('kind') ? claimKind(q.get('kind')) : undefined, req.socket);
-    if (!info) throw new NotFoundError(`no claim ${id} (it lapsed or was released)`);
-    return sendJson(res, 200, info);
-  } catch (err) {
-    if (err instanceof ClaimsDisabledError) throw new RouteError(err.message, 409);
-    if (err instanceof TooManyClaimsError) throw new RouteError(err.message, 503);
-    throw err;
+    noParams(q, ['sha256', 'kind', 'ttl_ms']);
+    const raw = q.get('sha256');
+    if (raw === undefined) throw new UsageError('query "sha256" is required');
+    const info = table.create(normaliseSha256(raw), claimKind(q.get('kind')), claimTtl(q), req.socket);
+    return sendJson(res, 201, info);
   }
+  const id = path.slice(ROUTES.claims.length + 1);
+  if (!/^[0-9a-f]{16}$/.test(id)) throw new UsageError('malformed claim id');
+  if (method === 'DELETE') {
+    noParams(q, []);
+    if (!table.release(id)) throw new NotFoundError(`no claim ${id} (it lapsed or was released)`);
+    return sendJson(res, 200, { released: true });
+  }
+  allow(method, 'POST');
+  noParams(q, ['ttl_ms', 'kind']);
+  const info = table.renew(id, claimTtl(q), q.has('kind') ? claimKind(q.get('kind')) : undefined, req.socket);
+  if (!info) throw new NotFoundError(`no claim ${id} (it lapsed or was released)`);
+  return sendJson(res, 200, info);
 }
 
 function allow(method: string, want: string): void {
