@@ -141,14 +141,19 @@ export function inSubnet(addr: string, net: string, prefix: number): boolean {
   return true;
 }
 
-/** Whether a packet source belongs on interface `name` (on-link). IPv6 link-local sources carry `%iface`. */
-export function isOnLink(source: string, name: string, subnets = subnetsOf(name)): boolean {
+/**
+ * Whether a packet source belongs on interface `name` (on-link). IPv6 link-local sources carry
+ * `%iface` (a name or an index). Callers on a hot path pass the subnets and index they looked up
+ * once per link, so no packet costs a read of /sys.
+ */
+export function isOnLink(source: string, name: string, subnets = subnetsOf(name), index = ifIndex(name)): boolean {
   const [addr, zone] = source.split('%') as [string, string | undefined];
-  if (zone !== undefined) return zone === name || zone === String(ifIndex(name));
+  if (zone !== undefined) return zone === name || zone === String(index);
   return subnets.some((s) => inSubnet(addr, s.address, s.prefix));
 }
 
-function ifIndex(name: string): number | undefined {
+/** The kernel's index of an interface (what a numeric `%zone` names). */
+export function ifIndex(name: string): number | undefined {
   try {
     return Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8').trim());
   } catch {

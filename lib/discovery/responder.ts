@@ -37,7 +37,7 @@ import {
   advertisedKeyOf, claimKey, claimKindOfKey, hostFqdn, instanceFqdn, nameKey, nextHostName, nextInstanceName,
   randomInstanceName, sanitiseHostName, subtypeKey, subtypeNameFromKey, type ClaimKind,
 } from './names.js';
-import { isOnLink, LinkWatcher, linkKey, ownAddresses, subnetsOf, type LinkAddress } from './interfaces.js';
+import { ifIndex, isOnLink, LinkWatcher, linkKey, ownAddresses, subnetsOf, type LinkAddress } from './interfaces.js';
 import { defaultSocketFactory, type Destination, type MdnsSocket, type MdnsSocketFactory } from './mdns-socket.js';
 import { MDNS_PORT, packResponses, type Message, type OutMessage } from './packets.js';
 import { recordKey, servicePtr, servicesMetaPtr, srv, subtypeTtl, txt, withTtl, type RR } from './records.js';
@@ -68,6 +68,8 @@ interface LinkState {
   link: LinkAddress;
   sock: MdnsSocket;
   subnets: ReturnType<typeof subnetsOf>;
+  /** the interface's kernel index, for IPv6 sources that name it by number */
+  index: number | undefined;
   /** recordKey → last time multicast (ms) */
   lastMulticast: Map<string, number>;
   /** our records seen in someone's response with a too-low TTL (goodbye), to multicast again */
@@ -331,7 +333,7 @@ export class Responder implements AdvertiserLike {
       await sock.close();
       return undefined;
     }
-    const ls: LinkState = { link: l, sock, subnets: subnetsOf(l.name), lastMulticast: new Map(), rescue: new Map() };
+    const ls: LinkState = { link: l, sock, subnets: subnetsOf(l.name), index: ifIndex(l.name), lastMulticast: new Map(), rescue: new Map() };
     sock.on('message', (msg, rinfo) => this.#onMessage(ls, msg, rinfo));
     this.#links.set(linkKey(l), ls);
     this.#log.debug(`mDNS: listening on ${l.name} ${l.address}`);
@@ -477,7 +479,7 @@ export class Responder implements AdvertiserLike {
     try {
       if (this.#state === 'stopped' || this.#state === 'idle') return;
       const src = rinfo.address.split('%')[0]!.toLowerCase();
-      if (!isOnLink(rinfo.address, ls.link.name, ls.subnets) && !this.#ownAddrs.has(src)) return;
+      if (!isOnLink(rinfo.address, ls.link.name, ls.subnets, ls.index) && !this.#ownAddrs.has(src)) return;
       if (msg.response) this.#onResponse(ls, msg);
       else this.#onQuery(ls, msg, rinfo);
     } catch (err) {
