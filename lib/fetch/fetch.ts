@@ -3,6 +3,8 @@
  * download into a temp file beside the target; the first whose bytes hash right is renamed into
  * place (or written to stdout). Nothing is ever left under the final name unless it verified.
  */
+import type { ControlClient } from '../control/client.js';
+import { withTimeout } from '../core/with-timeout.js';
 import { createReadStream } from 'node:fs';
 import { rename, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -326,19 +328,17 @@ async function publishToDaemon(
   opts: FetchOptions,
   emit: (ev: FetchProgress) => void,
 ): Promise<boolean> {
-  let client: { publish(p: string, o: object): Promise<unknown>; close(): Promise<void> } | undefined;
-  let timer: NodeJS.Timeout | undefined;
+  let client: ControlClient | undefined;
   try {
     const { ControlClient } = await import('../control/client.js');
     client = new ControlClient(socketPath);
     const c = client;
     const ms = (opts.publishTimeoutMs ?? 60_000) + size / (10 * 1024);
-    await Promise.race([
+    await withTimeout(
       c.publish(path, { name, sha256, maxAge: opts.maxAge, shareLimit: opts.shareLimit, cmdline: opts.cmdline }),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer from the daemon in ${Math.round(ms / 1000)} s`)), ms);
-      }),
-    ]);
+      ms,
+      `no answer from the daemon in ${Math.round(ms / 1000)} s`,
+    );
     emit({ type: 'published' });
     return true;
   } catch (err) {
@@ -348,7 +348,6 @@ async function publishToDaemon(
     emit({ type: 'publish-failed', reason: errText(err) });
     return false;
   } finally {
-    if (timer) clearTimeout(timer);
     if (client) await destroyClient(client);
   }
 }

@@ -38,6 +38,7 @@
  * window ending and a claim being announced, or when an mDNS packet is lost), and a waiter is
  * never held longer than the claim stays alive, nor than `--herd-wait`. `--no-herd` turns it off.
  */
+import { withTimeout } from '../core/with-timeout.js';
 import type { Browse, Peer } from '../discovery/types.js';
 import type { ClaimKind } from '../discovery/names.js';
 import { peerUrl, type Source } from './sources.js';
@@ -125,14 +126,9 @@ export function decide(opts: { self?: string; fetching: string[]; bids: string[]
 /** Control calls never hold a fetch: a daemon that does not answer in time has no claim for us. */
 const CONTROL_TIMEOUT_MS = 2000;
 
-function within<T>(p: Promise<T>, ms = CONTROL_TIMEOUT_MS): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      t = setTimeout(() => reject(new Error('the daemon did not answer in time')), ms);
-    }),
-  ]).finally(() => clearTimeout(t));
+/** A control-socket call that must answer within CONTROL_TIMEOUT_MS. */
+function within<T>(p: Promise<T>): Promise<T> {
+  return withTimeout(p, CONTROL_TIMEOUT_MS, 'the daemon did not answer in time');
 }
 
 export class Herd {

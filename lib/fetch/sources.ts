@@ -9,6 +9,8 @@
  * hash, the peers that get it meanwhile (or nothing, once it is time to go to the CDN after all);
  * and after 3 failed, one more look for a peer that has it by now.
  */
+import type { ControlClient } from '../control/client.js';
+import { withTimeout } from '../core/with-timeout.js';
 import type { Browse, Peer } from '../discovery/types.js';
 
 export type SourceKind = 'local' | 'peer' | 'cdn';
@@ -30,24 +32,14 @@ export interface LocalDaemon {
   item?: { basename: string; size: number };
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      t = setTimeout(() => reject(new Error('control socket timed out')), ms);
-    }),
-  ]).finally(() => clearTimeout(t));
-}
-
 /** Asks the local daemon (if any) about the hash. Never throws: no daemon is a normal case. */
 export async function probeLocalDaemon(socketPath: string, sha256: string, timeoutMs = 2000): Promise<LocalDaemon | undefined> {
-  let client: { status(): Promise<{ port: number; name: string }>; items(): Promise<Array<{ hash: string; basename: string; size: number; disabled: boolean }>>; close(): Promise<void> } | undefined;
+  let client: ControlClient | undefined;
   try {
     const { ControlClient } = await import('../control/client.js');
     client = new ControlClient(socketPath);
     const c = client;
-    const [status, items] = await withTimeout(Promise.all([c.status(), c.items()]), timeoutMs);
+    const [status, items] = await withTimeout(Promise.all([c.status(), c.items()]), timeoutMs, 'control socket timed out');
     const it = items.find((i) => i.hash === sha256 && !i.disabled);
     return {
       port: status.port,
@@ -63,15 +55,8 @@ export async function probeLocalDaemon(socketPath: string, sha256: string, timeo
 }
 
 /** Drops a ControlClient's connection at once (close() would wait for an unanswered request). */
-export async function destroyClient(client: object): Promise<void> {
-  const c = client as { destroy?: () => Promise<void>; client?: { destroy?: () => Promise<void> }; close?: () => Promise<void> };
-  try {
-    if (typeof c.destroy === 'function') await c.destroy();
-    else if (typeof c.client?.destroy === 'function') await c.client.destroy();
-    else await c.close?.();
-  } catch {
-    /* already gone */
-  }
+export async function destroyClient(client: Pick<ControlClient, 'destroy'>): Promise<void> {
+  await client.destroy().catch(() => {}); // already gone
 }
 
 export function peerUrl(host: string, port: number, name: string, sha256: string): string {
