@@ -62,9 +62,7 @@ export class ControlClient {
     let size = opts.size;
     let name = opts.name;
     if (typeof source === 'string') {
-      fh = await openForPublish(source);
-      const st = await fh.stat();
-      size = st.size;
+      ({ fh, size } = await openForPublish(source));
       name ??= pathBasename(source);
       body = fh.createReadStream({ highWaterMark: 1024 * 1024, autoClose: true });
     } else {
@@ -244,8 +242,8 @@ function errCode(err: unknown): string | undefined {
   return undefined;
 }
 
-/** Opens a file to publish, with one clear error for each way it can fail. */
-export async function openForPublish(path: string): Promise<FileHandle> {
+/** Opens a file to publish (and its size), with one clear error for each way it can fail. */
+export async function openForPublish(path: string): Promise<{ fh: FileHandle; size: number }> {
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
@@ -265,5 +263,5 @@ export async function openForPublish(path: string): Promise<FileHandle> {
     await fh.close();
     throw new PassimError(`cannot publish ${path}: not a regular file`);
   }
-  return fh;
+  return { fh, size: st.size };
 }

@@ -43,21 +43,17 @@ export const publishCommand: CommandModule<SocketArgs, PublishArgs> = {
     const { basename } = await import('node:path');
     const { validateBasename } = await import('../../core/basename.js');
     const { resolvePaths } = await import('../../core/paths.js');
-    const { ControlClient, openForPublish } = await import('../../control/client.js');
+    const { ControlClient } = await import('../../control/client.js');
     const { plainItemLine } = await import('../../control/format.js');
 
     const name = validateBasename(args.name ?? basename(args.file));
-    // fail on a missing or unreadable file before talking to the daemon
-    const fh = await openForPublish(args.file);
-    const st = await fh.stat();
     const maxAge = args.max_age ?? args['max-age'];
     const shareLimit = args.share_limit ?? args['share-limit'];
     const client = new ControlClient(resolvePaths({ socketPath: args.socket }).socketPath);
     try {
-      const body = fh.createReadStream({ highWaterMark: 1024 * 1024 });
-      const item = await client.publish(body, {
+      // the client opens the file (a missing or unreadable one fails before the daemon is asked)
+      const item = await client.publish(args.file, {
         name,
-        size: st.size,
         maxAge: maxAge === undefined ? undefined : Number(maxAge),
         shareLimit: shareLimit === undefined ? undefined : Number(shareLimit),
         nextReboot: args['next-reboot'] || undefined,
@@ -66,7 +62,6 @@ export const publishCommand: CommandModule<SocketArgs, PublishArgs> = {
       print(args, item, () => plainItemLine(item));
     } finally {
       await client.close();
-      await fh.close().catch(() => {});
     }
   }),
 };
