@@ -28,7 +28,12 @@ export class DirWatcher {
     this.timer.unref();
   };
 
-  /** Watches exactly `dirs` from now on (missing dirs are skipped; the periodic rescan covers them). */
+  /**
+   * Watches exactly `dirs` from now on (missing dirs are skipped; the periodic rescan covers them).
+   * A dir watched for the first time may have changed between the scan that found it and this
+   * watch starting, so that case schedules one more (debounced) rescan: nothing created in the
+   * gap waits for the periodic rescan.
+   */
   sync(dirs: Iterable<string>): void {
     if (this.closed) return;
     const want = new Set(dirs);
@@ -38,6 +43,7 @@ export class DirWatcher {
         this.watchers.delete(dir);
       }
     }
+    let added = false;
     for (const dir of want) {
       if (this.watchers.has(dir)) continue;
       try {
@@ -49,10 +55,12 @@ export class DirWatcher {
           this.kick();
         });
         this.watchers.set(dir, w);
+        added = true;
       } catch (err) {
         this.log?.debug(`cannot watch ${dir}: ${(err as Error).message}`);
       }
     }
+    if (added) this.kick();
   }
 
   watched(): string[] {
