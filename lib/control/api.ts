@@ -14,6 +14,9 @@
  *   POST   /claims/<id>?ttl_ms=&kind= → ClaimReply (renewed) | 404 lapsed
  *   DELETE /claims/<id>               → { released: true } | 404
  *          (in-progress claims for herd suppression: lib/control/claims.ts, lib/fetch/herd.ts)
+ *   POST   /peers   body: {"hashes": ["<64 hex>", …]} (at most 4096)
+ *                                     → PeersReply: peers the daemon has heard announce each hash
+ *          (lib/discovery/peer-cache.ts; never the daemon itself; only hashes with a live peer)
  * Errors: { error: { code: "PASSIM_…", message } } with the error class's httpStatus.
  */
 import type { ItemInfo } from '../store/types.js';
@@ -46,6 +49,11 @@ export interface ClaimReply {
   others: number;
 }
 
+/** Peers the daemon knows for the asked hashes, from what it heard on mDNS (and a DNS zone). */
+export interface PeersReply {
+  peers: Record<string, Array<{ address: string; port: number; instance: string; host: string }>>;
+}
+
 export interface ErrorReply {
   error: { code: string; message: string };
 }
@@ -59,6 +67,7 @@ export const ROUTES = {
   verify: '/verify',
   metered: '/metered',
   claims: '/claims',
+  peers: '/peers',
 } as const;
 
 /**

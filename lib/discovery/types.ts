@@ -50,3 +50,22 @@ export interface AdvertiserLike {
   /** sends goodbyes for everything and closes the sockets */
   stop(): Promise<void>;
 }
+
+/**
+ * Where a peer was learnt: an mDNS answer seen by this browse, the local daemon's cache of what it
+ * heard on the wire (lib/discovery/peer-cache.ts), or a wide-area DNS-SD zone (RFC 6763 §11).
+ * The fetch engine does not care; it only tries every peer, hash-verified.
+ */
+export type PeerVia = 'mdns' | 'cache' | 'dns';
+
+export interface BrowseManyOptions extends Omit<BrowseOptions, 'kind'> {
+  /** called once per (hash, peer) as soon as the peer's address is known */
+  onPeer: (sha256: string, peer: Peer, via: PeerVia) => void;
+}
+
+/**
+ * Finds peers for many hashes in one round (mDNS: one query carrying many questions, split into
+ * packets under 1400 bytes; DNS: parallel PTR/SRV/A lookups). Resolves when the round is over
+ * (timeoutMs without a further answer, or the signal aborts). Throws InvalidHashError up front.
+ */
+export type BrowseMany = (hashes: string[], opts: BrowseManyOptions) => Promise<void>;
