@@ -32,6 +32,8 @@ export interface StatusReply {
   downloadSaving: number;
   carbonSaving: number;
   items: number;
+  /** what the daemon's peer cache holds (lib/discovery/peer-cache.ts): hashes heard from peers, and those peers */
+  peerCache?: { hashes: number; peers: number };
 }
 
 export interface VerifyReply {

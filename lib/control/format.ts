@@ -86,6 +86,7 @@ export function statusLines(s: StatusReply): string[] {
     ['Download saving', humanBytes(s.downloadSaving)],
     ['Carbon saving', humanCarbon(s.carbonSaving)],
   ];
+  if (s.peerCache) rows.push(['Peers known', `${s.peerCache.hashes} hashes on ${s.peerCache.peers} peers`]);
   const w = Math.max(...rows.map(([k]) => k.length)) + 2;
   return rows.map(([k, v]) => `${(k + ':').padEnd(w)}${v}`);
 }

@@ -101,6 +101,7 @@ export class Daemon {
       downloadSaving: savings.downloadSaving,
       carbonSaving: savings.carbonSaving,
       items: this.store?.size ?? 0,
+      peerCache: (({ hashes, instances }) => ({ hashes, peers: instances }))(this.peerCache.stats()),
     };
   }
 

@@ -436,13 +436,14 @@ export class PeerCache {
     for (const set of [...this.#waiters.values()]) for (const w of [...set]) w();
   }
 
-  /** Counts for status: hashes with a live peer, instances and addresses held. */
+  /**
+   * Counts for status (cheap: no lookups): hashes and (hash, peer) records held — including dead
+   * ones not swept yet (≤ 5 s) —, instances, and live addresses.
+   */
   stats(): { hashes: number; instances: number; addresses: number; records: number } {
     const now = this.#now();
-    let hashes = 0;
-    for (const key of new Set([...this.#byHash.keys(), ...this.#directByHash.keys()])) {
-      if (this.#lookupKey(key, now).length) hashes++;
-    }
+    let hashes = this.#byHash.size;
+    for (const key of this.#directByHash.keys()) if (!this.#byHash.has(key)) hashes++;
     let addresses = 0;
     for (const m of this.#hosts.values()) for (const a of m.values()) if (live(a, now)) addresses++;
     return { hashes, instances: this.#instances.size, addresses, records: this.#pairs.size + this.#direct.size };

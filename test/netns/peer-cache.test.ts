@@ -32,7 +32,7 @@ before(async () => {
   [A, B, C] = lan.hosts as [LanHost, LanHost, LanHost];
   capture = await MdnsHost.start(C);
   await capture.call('capture');
-  [dA, dB] = await Promise.all([startDaemon({ host: A }), startDaemon({ host: B })]);
+  [dA, dB] = await Promise.all([startDaemon({ host: A, readyTimeout: 60_000 }), startDaemon({ host: B, readyTimeout: 60_000 })]);
 });
 
 after(async () => {
@@ -94,6 +94,12 @@ test('A publishes: B knows A from the announcement (POST /peers) and its loopbac
   assert.equal(followed.stdout.split(' ')[0], hash);
   assert.deepEqual(queriesFor(hash, since), [], 'B never asked the LAN for this hash');
 
+  // passim dump shows what B's cache holds
+  const dump = await passim(['dump', '--json', '--socket', dB.socket], { host: B });
+  assert.equal(dump.code, 0, dump.stderr);
+  const pc = (JSON.parse(dump.stdout) as { status: { peerCache?: { hashes: number; peers: number } } }).status.peerCache;
+  assert.ok(pc && pc.hashes >= 1 && pc.peers === 1, JSON.stringify(pc));
+
   // A's own cache never lists A
   assert.deepEqual((await peersOn(A, dA, [hash])).peers, {});
 
@@ -121,7 +127,7 @@ test('a peer that was there before B started: B resolves it by asking for SRV an
   // restart B: its cache is empty; A's next announcement of an item carries only the subtype PTR
   await dB.stop();
   const since = capture.mark();
-  dB = await startDaemon({ host: B, root: dB.root });
+  dB = await startDaemon({ host: B, root: dB.root, readyTimeout: 60_000 });
   const later = await publishOnA('later.bin', randomBytes(10_000));
   const reply = await eventually('B resolves A', async () => {
     const r = await peersOn(B, dB, [later]);
