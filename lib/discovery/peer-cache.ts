@@ -20,8 +20,8 @@
  * Each name is asked at most once per second, backing off to once a minute while unanswered,
  * and at most QUERY_BURST questions (then QUERY_PER_SECOND a second) are sent in all.
  *
- * Bounds (PEER_CACHE_LIMITS; memory stays under a few MB whatever the LAN sends):
- * - 16384 (hash, instance) pairs in all, at most 4096 from one source address; past the global
+ * Bounds (PEER_CACHE_LIMITS; at all of them at once the cache holds about 7 MiB of heap, measured):
+ * - 8192 (hash, instance) pairs in all, at most 2048 from one source address; past the global
  *   bound the pair refreshed longest ago goes (a Map in refresh order: eviction is O(1)), past a
  *   source's bound that source's new pairs are dropped, so one flooding host can neither take more
  *   than a quarter of the cache nor push out what other hosts announced;
@@ -30,8 +30,8 @@
  * - SRV only for known instances (≤ 4 each), A/AAAA only for targets of their SRVs (≤ 16 each);
  * - peers fed by another source (a wide-area DNS zone, `via: 'dns'`): 4096 (hash, peer) entries,
  *   the oldest going first.
- * Expired records go at each sweep (every 5 s when started) and are never returned before;
- * questions are looked at every second.
+ * Expired records go at the first sweep after the earliest expiry (sweeps run every 5 s when
+ * started) and are never returned before; questions are looked at every second.
  */
 import type { Peer, PeerVia } from './types.js';
 import type { LinkAddress } from './interfaces.js';
@@ -56,8 +56,8 @@ export interface PeerCacheLimits {
 }
 
 export const PEER_CACHE_LIMITS: PeerCacheLimits = {
-  maxPairs: 16384,
-  maxPairsPerSource: 4096,
+  maxPairs: 8192,
+  maxPairsPerSource: 2048,
   maxInstances: 256,
   maxInstancesPerSource: 32,
   maxSrvPerInstance: 4,
@@ -176,6 +176,8 @@ export class PeerCache {
   #tokens = QUERY_BURST;
   #tokensAt = 0;
   #capLogged = false;
+  /** no record expires before this (ms): a sweep before it has nothing to do */
+  #nextExpiry = Infinity;
   #sweepTimer: NodeJS.Timeout | undefined;
   #soonTimer: NodeJS.Timeout | undefined;
   #send: ((q: CacheQuery) => void) | undefined;
@@ -223,6 +225,7 @@ export class PeerCache {
     if (!recs.length) return;
     const now = this.#now();
     const source = from.address.split('%')[0]!.toLowerCase();
+    for (const rr of recs) this.#noteExpiry(rr.ttl > 0 && !rr.flush ? now + rr.ttl * 1000 : now + GOODBYE_GRACE_MS);
     const fromLoopback = source.startsWith('127.') || source === '::1' || source.startsWith('::ffff:127.');
     let grew = false;
     // PTRs first: the SRV and addresses in the same message then apply to new instances
@@ -331,6 +334,14 @@ export class PeerCache {
     }
     this.#instances.delete(ik);
     bump(this.#instancesPerSource, inst.source, -1);
+    // its hosts' addresses go too, unless another instance points at them
+    for (const s of inst.srv.values()) {
+      if (![...this.#instances.values()].some((o) => [...o.srv.values()].some((x) => x.target === s.target))) this.#hosts.delete(s.target);
+    }
+  }
+
+  #noteExpiry(at: number): void {
+    if (at < this.#nextExpiry) this.#nextExpiry = at;
   }
 
   /** SRV targets of known instances (only their addresses are kept). */
@@ -352,6 +363,7 @@ export class PeerCache {
     if (ttl <= 0 || this.#isOwn(peer.instance)) return;
     if (this.#direct.size >= this.#limits.maxDirect) this.#dropDirect(this.#direct.keys().next().value!);
     this.#direct.set(id, { key, peer: { ...peer }, via, expires: this.#now() + ttl * 1000 });
+    this.#noteExpiry(this.#now() + ttl * 1000);
     let s = this.#directByHash.get(key);
     if (!s) this.#directByHash.set(key, (s = new Set()));
     s.add(id);
@@ -451,22 +463,33 @@ export class PeerCache {
 
   // ---------------------------------------------------------------- upkeep
 
-  /** Deletes what has expired (and hosts no instance points at any more). */
+  /**
+   * Deletes what has expired (and hosts no instance points at any more). Cheap until the earliest
+   * expiry: a scan then finds the next one.
+   */
   sweep(): void {
     const now = this.#now();
-    for (const [pk, p] of this.#pairs) if (p.expires <= now) this.#dropPair(pk);
-    for (const inst of this.#instances.values()) for (const [k, s] of inst.srv) if (s.expires <= now) inst.srv.delete(k);
+    for (const [k, a] of this.#asked) if (now - a.at > RETRY_MAX_MS * 2) this.#asked.delete(k);
+    if (now < this.#nextExpiry) return;
+    let next = Infinity;
+    const keep = (r: { expires: number }) => {
+      if (r.expires <= now) return false;
+      if (r.expires < next) next = r.expires;
+      return true;
+    };
+    for (const [pk, p] of this.#pairs) if (!keep(p)) this.#dropPair(pk);
+    for (const inst of this.#instances.values()) for (const [k, s] of inst.srv) if (!keep(s)) inst.srv.delete(k);
     const targets = this.#targets();
     for (const [host, m] of this.#hosts) {
       if (!targets.has(host)) {
         this.#hosts.delete(host);
         continue;
       }
-      for (const [k, a] of m) if (a.expires <= now) m.delete(k);
+      for (const [k, a] of m) if (!keep(a)) m.delete(k);
       if (!m.size) this.#hosts.delete(host);
     }
-    for (const [id, d] of this.#direct) if (d.expires <= now) this.#dropDirect(id);
-    for (const [k, a] of this.#asked) if (now - a.at > RETRY_MAX_MS * 2) this.#asked.delete(k);
+    for (const [id, d] of this.#direct) if (!keep(d)) this.#dropDirect(id);
+    this.#nextExpiry = next;
   }
 
   #answered(qk: string): void {
