@@ -3,9 +3,10 @@
  * an exception there is uncaught and would end the daemon. Anyone allowed to send to us (the
  * policy lets every user call the interface) could trigger one:
  *
- * - a message whose body holds a unix-fd index ('h') but carries no fds: dbus-next throws
- *   "No FDs available". We make such an index read as -1 instead, so Publish answers
- *   "invalid handle" as upstream does.
+ * - a message whose body holds a unix-fd index ('h') that names none of its fds: dbus-next throws
+ *   "No FDs available" (or yields undefined). We resolve handles as upstream passimd does (see
+ *   resolveHandle) and make the rest read as an UnresolvedHandle, so Publish answers
+ *   "invalid handle: …" (InvalidArgs) instead.
  * - anything else the parser may throw on: the message is already consumed when it throws, so
  *   we log it, drop it and carry on parsing what follows.
  *
@@ -28,6 +29,33 @@ interface DBusBufferLike {
   readInt32(): number;
 }
 
+/** What an 'h' argument that names none of its message's fds reads as. */
+export class UnresolvedHandle {
+  constructor(readonly handle: number, readonly fdCount: number) {}
+
+  /** the reason Publish gives */
+  describe(): string {
+    return this.fdCount === 0
+      ? `invalid handle: no file descriptor attached to the message (handle ${this.handle})`
+      : `invalid handle: ${this.handle} is not an index into the ${this.fdCount} file descriptors attached to the message`;
+  }
+}
+
+/**
+ * The fd an 'h' value stands for, given the fds its message carries. By the D-Bus spec the value
+ * is an index into that list, and a valid index always wins. But libpassim's
+ * passim_client_publish (what fwupd calls) sends the fd *number* in its own process (e.g. 7) with
+ * a one-fd list, and upstream passimd ignores the value and takes the only fd; so with exactly one
+ * fd attached, any value takes it. Otherwise (no fds, or several and the value is out of range) the
+ * handle is unresolved.
+ */
+export function resolveHandle(handle: number, fds: readonly number[] | null | undefined): number | UnresolvedHandle {
+  const count = Array.isArray(fds) ? fds.length : 0;
+  if (count > 0 && Number.isInteger(handle) && handle >= 0 && handle < count) return fds![handle]!;
+  if (count === 1) return fds![0]!;
+  return new UnresolvedHandle(handle, count);
+}
+
 export function patchMissingFdIndex(): boolean {
   if (fdPatchApplied) return true;
   try {
@@ -36,8 +64,7 @@ export function patchMissingFdIndex(): boolean {
     if (typeof original !== 'function') return false;
     DBusBuffer.prototype.readSimpleType = function (this: DBusBufferLike, t: string): unknown {
       if (t !== 'h') return original.call(this, t);
-      const idx = this.readInt32();
-      return Array.isArray(this.fds) && idx < this.fds.length ? this.fds[idx] : -1;
+      return resolveHandle(this.readInt32(), this.fds);
     };
     fdPatchApplied = true;
     return true;

@@ -32,7 +32,7 @@ import {
   toDbusError,
 } from './errors.js';
 import { itemToVardict, parsePublishAttrs } from './item-variant.js';
-import { fixFdAttribution, guardParser, patchMissingFdIndex, pendingFds } from './harden.js';
+import { fixFdAttribution, guardParser, patchMissingFdIndex, pendingFds, UnresolvedHandle } from './harden.js';
 
 export const DBUS_NAME = 'org.freedesktop.Passim';
 export const DBUS_INTERFACE = 'org.freedesktop.Passim';
@@ -318,19 +318,20 @@ export async function startDbusService(opts: DbusServiceOptions): Promise<DbusSe
     reply(msg, 'aa{sv}', [items]);
   };
 
-  const publish = async (msg: Msg, fd: number | undefined, attrs: unknown) => {
+  /** `fd` is the received fd Publish takes, or why there is none */
+  const publish = async (msg: Msg, fd: number | string, attrs: unknown) => {
     let source: Readable | undefined;
     let failure: unknown;
     try {
       await requireRoot(msg.sender);
-      if (fd === undefined) {
+      if (typeof fd === 'string') {
         throw new DbusReplyError(canPassFds ? ERROR_INVALID_ARGS : ERROR_NOT_SUPPORTED,
-          canPassFds ? 'invalid handle' : 'this passim daemon cannot receive file descriptors over D-Bus (usocket is not installed); use `passim publish`');
+          canPassFds ? fd : 'this passim daemon cannot receive file descriptors over D-Bus (usocket is not installed); use `passim publish`');
       }
       const { opts: publishOpts } = parsePublishAttrs(attrs);
       const cmdline = await callerCmdline(msg.sender);
       const taken = fd;
-      fd = undefined;
+      fd = 'taken';
       source = await streamFromFd(taken);
       const item = await opts.store.publish(source, { ...publishOpts, cmdline: cmdline ?? publishOpts.cmdline });
       log.info(`D-Bus: published ${item.hash} ${item.basename}${cmdline ? ` for ${cmdline}` : ''}`);
@@ -339,7 +340,7 @@ export async function startDbusService(opts: DbusServiceOptions): Promise<DbusSe
       log.debug(`D-Bus: Publish failed: ${describe(err)}`);
     }
     // the caller's fd is closed before it hears back from us
-    if (fd !== undefined) closeSyncQuietly(fd);
+    if (typeof fd === 'number') closeSyncQuietly(fd);
     if (source) await destroyAndWait(source);
     if (failure === undefined) reply(msg);
     else replyError(msg, failure);
@@ -373,8 +374,10 @@ export async function startDbusService(opts: DbusServiceOptions): Promise<DbusSe
         return true;
       case 'Publish': {
         if (signature !== 'ha{sv}') return badArgs('ha{sv}');
-        // claim the fd now, synchronously, before the sweep runs
-        const fd = typeof body[0] === 'number' && unclaimed.delete(body[0]) ? body[0] : undefined;
+        // claim the fd now, synchronously, before the sweep runs (the parser resolved the handle: harden.ts)
+        const handle = body[0];
+        const fd = typeof handle === 'number' && unclaimed.delete(handle) ? handle
+          : handle instanceof UnresolvedHandle ? handle.describe() : 'invalid handle';
         void publish(msg, fd, body[1]);
         return true;
       }

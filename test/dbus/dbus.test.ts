@@ -34,6 +34,8 @@ const HAVE_DBUS = dbusDaemonAvailable();
 const HAVE_GI = spawnSync(PYTHON, ['-c', 'from gi.repository import Gio'], { stdio: 'ignore' }).status === 0;
 const HAVE_SETPRIV = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'true'], { stdio: 'ignore' }).status === 0;
 const HAVE_FDS = fdPassingAvailable();
+/** upstream's `passim` CLI (hughsie/passim), if the runner has one: it publishes through libpassim as fwupd does */
+const UPSTREAM_CLIENT = process.env.PASSIM_UPSTREAM_CLIENT;
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -45,6 +47,8 @@ interface GdbusResult {
   uid: number;
   ok?: boolean;
   reply?: number;
+  /** publish-fdnum: the handle value sent (the fd's number in the client) */
+  handle?: number;
   props?: Record<string, { type: string; value: unknown } | null>;
   items?: Array<{ values: Record<string, unknown>; types: Record<string, string> }>;
   error?: { domain: string; code: number; remote: string | null; message: string; is_io_exists: boolean; is_io_not_found: boolean; is_access_denied: boolean; is_invalid_args: boolean };
@@ -349,6 +353,38 @@ describe('D-Bus org.freedesktop.Passim', { skip: HAVE_DBUS ? false : 'dbus-daemo
       }
     });
 
+    it('publishes when the handle is the fd number, as libpassim (fwupd) sends it, like upstream', async () => {
+      const content = 'published the libpassim way\n';
+      const p = await file('libpassim.cab', content);
+      const r = await gdbus(bus.address, false, 'publish-fdnum', p, 'libpassim.cab');
+      assert.equal(r.error, undefined, JSON.stringify(r.error));
+      assert.ok(r.handle! >= 1, `the handle ${r.handle} is not a valid index into a one-fd list`);
+      const item = store.get(sha256(content));
+      assert.ok(item, 'the item is in the store');
+      assert.equal(item.basename, 'libpassim.cab');
+      assert.equal(await readFile(item.path, 'utf8'), content);
+    });
+
+    it('with several fds attached, takes the one the handle indexes', async () => {
+      const paths = await Promise.all(['zero', 'one', 'two'].map((n) => file(`idx-${n}.bin`, `index ${n}\n`)));
+      const r = await gdbus(bus.address, false, 'publish-handle', '2', 'idx.bin', ...paths);
+      assert.equal(r.error, undefined, JSON.stringify(r.error));
+      const item = store.get(sha256('index two\n'));
+      assert.ok(item, 'the fd at index 2 was published');
+      assert.equal(item.basename, 'idx.bin');
+      assert.equal(store.get(sha256('index zero\n')), undefined);
+      assert.equal(store.get(sha256('index one\n')), undefined);
+    });
+
+    it('with several fds attached, answers an out-of-range handle with InvalidArgs naming it', async () => {
+      const paths = await Promise.all(['a', 'b'].map((n) => file(`oor-${n}.bin`, `out of range ${n}\n`)));
+      const r = await gdbus(bus.address, false, 'publish-handle', '7', 'oor.bin', ...paths);
+      assert.equal(r.error?.remote, INVALID_ARGS);
+      assert.match(r.error!.message, /invalid handle: 7 is not an index into the 2 file descriptors/);
+      assert.equal(store.get(sha256('out of range a\n')), undefined);
+      assert.equal(store.get(sha256('out of range b\n')), undefined);
+    });
+
     it('answers a handle without an attached fd with InvalidArgs and keeps running', async () => {
       const r = await gdbus(bus.address, false, 'publish-nofd', 'nofd.bin');
       assert.equal(r.error?.remote, INVALID_ARGS);
@@ -362,9 +398,48 @@ describe('D-Bus org.freedesktop.Passim', { skip: HAVE_DBUS ? false : 'dbus-daemo
       const p = await file('denied.bin', 'never stored\n');
       await gdbus(bus.address, false, 'getitems-with-fds', '5');
       await gdbus(bus.address, false, 'publish', p, '../bad', '60', '1');
+      await gdbus(bus.address, false, 'publish-handle', '5', 'oor.bin', p, p);
       if (HAVE_SETPRIV) await gdbus(bus.address, true, 'publish', p, 'denied.bin', '60', '1');
       await gdbus(bus.address, false, 'items'); // one more round trip: earlier fds are settled
       assert.equal(await openFdCount(), before);
+    });
+  });
+
+  // upstream's own CLI (hughsie/passim, built outside this repo): libpassim exactly as fwupd links it
+  describe('driven by upstream\'s passim client', { skip: UPSTREAM_CLIENT ? false : 'set PASSIM_UPSTREAM_CLIENT to upstream\'s `passim` binary to run' }, () => {
+    const upstream = (...args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolvePromise) => {
+      execFile(UPSTREAM_CLIENT!, args, { timeout: 60_000, env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: bus.address, LANG: 'C' } },
+        (err, stdout, stderr) => resolvePromise({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    });
+
+    it('status, publish, publish again ("already published"), unpublish', async () => {
+      const st = await upstream('status');
+      assert.equal(st.code, 0, st.stderr);
+      assert.match(st.stdout, /Name:\s+Passim-1A2B/);
+      assert.match(st.stdout, /Status:\s+Running/);
+
+      const content = Buffer.from('published by upstream\'s client\n');
+      const p = await file('upstream-client.cab', content);
+      const hash = sha256(content);
+      const first = await upstream('publish', p);
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stdout, new RegExp(`Published: ${hash} upstream-client\\.cab`));
+      const item = store.get(hash);
+      assert.ok(item, 'the item is in the store');
+      assert.equal(await readFile(item.path, 'utf8'), content.toString());
+
+      const again = await upstream('publish', p);
+      assert.notEqual(again.code, 0);
+      assert.match(again.stderr, new RegExp(`${hash}.*already`));
+
+      const listed = await upstream('status');
+      assert.match(listed.stdout, new RegExp(`${hash}\n.*Filename:\\s+upstream-client\\.cab`));
+
+      const un = await upstream('unpublish', hash);
+      assert.equal(un.code, 0, un.stderr);
+      assert.equal(store.get(hash), undefined);
+      const unAgain = await upstream('unpublish', hash);
+      assert.notEqual(unAgain.code, 0);
     });
   });
 

@@ -12,6 +12,11 @@ Usage: gdbus_client.py ADDRESS COMMAND [ARGS...]; prints one JSON object.
   publish-many N PREFIX                     N concurrent Publish calls ("PREFIX i\n" each)
   own                                       RequestName(org.freedesktop.Passim)
   publish-nofd BASENAME                     Publish with a handle index but no fd attached
+  publish-fdnum FILE BASENAME               Publish as libpassim's passim_client_publish does: one fd
+                                            attached, and the handle is that fd's NUMBER in this
+                                            process (e.g. 7), not its index 0 in the fd list
+  publish-handle HANDLE BASENAME FILE...    Publish with one fd per FILE attached (in order) and
+                                            the handle value HANDLE
   getitems-with-fds N                       GetItems() with N unrelated fds attached
 """
 import json
@@ -144,6 +149,30 @@ def main():
             conn.call_sync(NAME, PATH, IFACE, "Publish",
                            GLib.Variant("(ha{sv})", (0, {"filename": GLib.Variant("s", args[0])})), None,
                            Gio.DBusCallFlags.NONE, 5000, None)
+            out["ok"] = True
+        elif cmd == "publish-fdnum":
+            fn, basename = args[0], args[1]
+            fd = os.open(fn, os.O_RDONLY)  # kept open during the call, as libpassim's istream is
+            fd_list = Gio.UnixFDList.new()
+            fd_list.append(fd)
+            out["handle"] = fd
+            try:
+                conn.call_with_unix_fd_list_sync(NAME, PATH, IFACE, "Publish",
+                                                 GLib.Variant("(ha{sv})", (fd, {"filename": GLib.Variant("s", basename)})),
+                                                 None, Gio.DBusCallFlags.NONE, 30000, fd_list, None)
+            finally:
+                os.close(fd)
+            out["ok"] = True
+        elif cmd == "publish-handle":
+            handle, basename, files = int(args[0]), args[1], args[2:]
+            fd_list = Gio.UnixFDList.new()
+            for fn in files:
+                fd = os.open(fn, os.O_RDONLY)
+                fd_list.append(fd)
+                os.close(fd)
+            conn.call_with_unix_fd_list_sync(NAME, PATH, IFACE, "Publish",
+                                             GLib.Variant("(ha{sv})", (handle, {"filename": GLib.Variant("s", basename)})),
+                                             None, Gio.DBusCallFlags.NONE, 30000, fd_list, None)
             out["ok"] = True
         elif cmd == "unpublish":
             conn.call_sync(NAME, PATH, IFACE, "Unpublish", GLib.Variant("(s)", (args[0],)), None,
