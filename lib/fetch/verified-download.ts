@@ -1,17 +1,21 @@
 /**
- * Downloads one URL into a temp file beside the target, hashing while streaming, and returns the
- * temp file only when the bytes hash to the expected sha256. Anything else — wrong status, wrong
+ * Downloads one URL into a temp file beside the target, hashing while streaming (this thread
+ * receives; a worker hashes and writes in parallel, see hash-writer.ts), and returns the temp file
+ * only when the bytes hash to the expected sha256. Anything else — wrong status, wrong
  * length, too slow, too big, redirect not allowed, TLS or network trouble, wrong bytes — throws a
  * SourceError and leaves no temp file behind.
  */
 import { randomBytes } from 'node:crypto';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { request, type Dispatcher } from 'undici';
-import { newSha256 } from '../core/sha256.js';
+import { acquireHashWriter, HashWriterError, WORKER_MIN_SIZE, type HashingSink } from './hash-writer.js';
+import { InlineHashWriter } from './inline-hash-writer.js';
 import { version } from '../core/version.js';
 import type { SourceLimits } from './limits.js';
+
+/** Least time between two onProgress calls during a body. */
+const PROGRESS_MS = 16;
 
 export type SourceErrorKind =
   | 'mismatch' // a complete body with the wrong sha256: the source served wrong bytes
@@ -138,9 +142,12 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
   };
   armDeadline(limits.baseDeadlineMs);
   let rateTimer: NodeJS.Timeout | undefined;
+  let progressTimer: NodeJS.Timeout | undefined;
 
   let fh: FileHandle | undefined;
   let tmpPath: string | undefined;
+  let writer: HashingSink | undefined;
+  let writing = false;
   try {
     // 1. request, following redirects by policy
     let url = new URL(opts.url);
@@ -184,7 +191,7 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
       break;
     }
 
-    // errors of a body we end up not reading (aborted below) are not crashes; pipeline sees its own
+    // errors of a body we end up not reading (aborted below) are not crashes; step 3 listens for its own
     res.body.on('error', () => {});
 
     // 2. check the framing before writing a byte
@@ -206,7 +213,8 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
       armDeadline(limits.baseDeadlineMs + (known / limits.deadlineBytesPerSec) * 1000);
     }
 
-    // 3. stream: hash and count on 'data', write through a write stream (reads and writes overlap)
+    // 3. stream: this thread receives (TLS, HTTP) and counts; the writer's worker hashes and
+    //    writes the batches in parallel (hash-writer.ts); its buffer pool is the backpressure
     tmpPath = tempPathFor(opts.dir, opts.name);
     try {
       fh = await open(tmpPath, 'wx', 0o644);
@@ -215,7 +223,12 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
       const code = (err as NodeJS.ErrnoException).code ?? String(err);
       throw new SourceError('fatal', `cannot create a temp file in ${opts.dir}: ${code}`, { cause: err });
     }
-    const hash = newSha256();
+    // big (or unknown) bodies: a worker hashes and writes; small ones: this thread
+    const w: HashingSink = known !== undefined && known < WORKER_MIN_SIZE ? new InlineHashWriter() : acquireHashWriter();
+    writer = w;
+    w.onError = (err) => fail(new SourceError('fatal', err.message, { cause: err }));
+    w.begin(fh.fd);
+    writing = true;
     let received = 0;
     let lastWindow = 0;
     const body = res.body;
@@ -230,25 +243,59 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
       }, limits.rateWindowMs);
       rateTimer.unref?.();
     }
-    body.on('data', (chunk: Buffer) => {
-      received += chunk.length;
-      if (received > limit) {
-        fail(new SourceError(contentLength !== undefined || opts.expectedSize !== undefined ? 'length' : 'too-large',
-          contentLength !== undefined ? 'more bytes than Content-Length' : `more than ${limit} bytes`));
-        return;
-      }
-      hash.update(chunk);
+    let lastProgress = 0;
+    let reported = 0;
+    const report = (now: number) => {
+      if (progressTimer) clearTimeout(progressTimer);
+      progressTimer = undefined;
+      lastProgress = now;
+      if (received === reported || failure) return;
+      reported = received;
       opts.onProgress?.(received, known);
+    };
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(ac.signal.reason);
+      if (ac.signal.aborted) return onAbort();
+      ac.signal.addEventListener('abort', onAbort, { once: true });
+      w.onDrain = () => body.resume();
+      body.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > limit) {
+          fail(new SourceError(contentLength !== undefined || opts.expectedSize !== undefined ? 'length' : 'too-large',
+            contentLength !== undefined ? 'more bytes than Content-Length' : `more than ${limit} bytes`));
+          return;
+        }
+        if (!w.write(chunk)) body.pause();
+        if (opts.onProgress) {
+          // at most every PROGRESS_MS (a GiB is 65,536 TLS records); a skipped count is reported
+          // by a trailing call, so the last one before a stall is never lost
+          const now = performance.now();
+          if (now - lastProgress >= PROGRESS_MS || received === known) report(now);
+          else progressTimer ??= setTimeout(() => report(performance.now()), PROGRESS_MS);
+        }
+      });
+      body.once('end', () => {
+        ac.signal.removeEventListener('abort', onAbort);
+        resolve();
+      });
+      body.once('error', (err) => {
+        ac.signal.removeEventListener('abort', onAbort);
+        reject(err);
+      });
     });
-    // the stream owns the handle: it fsyncs (flush) and closes it when done or destroyed
-    const ws = fh.createWriteStream({ highWaterMark: 1024 * 1024, flush: true });
-    await pipeline(body, ws, { signal: ac.signal });
-    fh = undefined;
     if (failure) throw failure;
+    // the source is done sending: the rate check is about it, not about our fsync below
+    if (rateTimer) clearInterval(rateTimer);
+    rateTimer = undefined;
     if (contentLength !== undefined && received !== contentLength) {
       throw new SourceError('length', `got ${received} bytes, Content-Length ${contentLength}`);
     }
-    const sha256 = hash.digest('hex');
+    // every byte hashed, written and fsynced
+    const done = await w.end();
+    writing = false;
+    if (failure) throw failure;
+    if (done.size !== received) throw new SourceError('fatal', `wrote ${done.size} of ${received} bytes`);
+    const sha256 = done.sha256;
     if (sha256 !== opts.expectedSha256) {
       throw new SourceError('mismatch', `checksum mismatch (got ${sha256.slice(0, 12)}…, ${received} bytes)`);
     }
@@ -256,12 +303,17 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
     tmpPath = undefined; // the caller owns it now
     return out;
   } catch (err) {
+    if (!failure && err instanceof HashWriterError) throw new SourceError('fatal', err.message, { cause: err });
     throw failure ?? classify(err);
   } finally {
     if (deadlineTimer) clearTimeout(deadlineTimer);
     if (rateTimer) clearInterval(rateTimer);
+    if (progressTimer) clearTimeout(progressTimer);
     opts.signal?.removeEventListener('abort', onOuterAbort);
     if (!ac.signal.aborted) ac.abort(); // releases the connection if anything is still open
+    // the worker must be done with the fd before it is closed (and its number reused)
+    if (writing) await writer?.stop();
+    writer?.release();
     if (fh) await fh.close().catch(() => {});
     if (tmpPath) await unlink(tmpPath).catch(() => {});
   }

@@ -1,0 +1,280 @@
+/**
+ * Hash and write a download off the main thread: the main thread (TLS, HTTP) copies each body
+ * chunk into 1 MiB batches and hands full batches to a worker (hash-write-worker.ts), which
+ * sha256-hashes and writes them to the temp file and hands the buffers back. The two run in
+ * parallel; a bounded pool of batch buffers is the backpressure (write() returns false when all
+ * are with the worker; `onDrain` says when to read on).
+ *
+ *   const w = acquireHashWriter();          // early: the worker boots while we connect
+ *   w.begin(fd);
+ *   if (!w.write(chunk)) body.pause();  w.onDrain = () => body.resume();
+ *   const { sha256, size } = await w.end(); // all written and fsynced
+ *   // or on failure: await w.stop();       // nothing of the worker touches fd any more
+ *   w.release();
+ *
+ * Workers are kept (unref'd, at most IDLE_MAX) for the next download of the process.
+ */
+import { Worker } from 'node:worker_threads';
+import { WORKER_SOURCE, type FromWorker, type ToWorker } from './hash-write-worker.js';
+
+/** Size of one batch handed to the worker. */
+export const BATCH_SIZE = 1024 * 1024;
+/** Batches in flight at most (memory bound: BATCH_SIZE × this). */
+export const MAX_BATCHES = 16;
+/** Bytes between background fdatasyncs in the worker. */
+export const SYNC_EVERY = 32 * 1024 * 1024;
+const IDLE_MAX = 2;
+
+export class HashWriterError extends Error {
+  constructor(message: string, readonly code?: string) {
+    super(message);
+    this.name = 'HashWriterError';
+  }
+}
+
+/** What verifiedDownload streams a body into: hashes it and writes it to an open fd. */
+export interface HashingSink {
+  /** called when write() returned false and the sink can take more */
+  onDrain: (() => void) | undefined;
+  /** called once when writing fails */
+  onError: ((err: HashWriterError) => void) | undefined;
+  /** a new download into `fd` (stays open and owned by the caller) */
+  begin(fd: number): void;
+  /** takes the chunk; false = wait for onDrain before more */
+  write(chunk: Uint8Array): boolean;
+  /** every byte hashed, written and fsynced: the sha256 and byte count */
+  end(): Promise<{ sha256: string; size: number }>;
+  /** abandons the download; resolves once nothing of the sink touches the fd */
+  stop(): Promise<void>;
+  /** done with it (workers go back to the pool) */
+  release(): void;
+}
+
+interface Waiter {
+  kind: 'end' | 'stop';
+  resolve: (v: { sha256: string; size: number } | undefined) => void;
+  reject: (e: Error) => void;
+}
+
+const idle: HashWriter[] = [];
+
+export class HashWriter implements HashingSink {
+  /** called when write() returned false and a buffer is free again */
+  onDrain: (() => void) | undefined;
+  /** called once when the worker fails (write error, crash) */
+  onError: ((err: HashWriterError) => void) | undefined;
+
+  private readonly worker: Worker;
+  private free: ArrayBuffer[] = [];
+  private allocated = 0;
+  private cur: Uint8Array | undefined;
+  private curLen = 0;
+  private wantDrain = false;
+  private error: HashWriterError | undefined;
+  private dead = false;
+  private deadError: HashWriterError | undefined;
+  private active = false;
+  private waiter: Waiter | undefined;
+
+  constructor() {
+    // no execArgv of ours (loaders, profilers): the worker needs node built-ins only
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
+    this.worker.on('message', (m: FromWorker) => this.onMessage(m));
+    this.worker.on('error', (err) => {
+      this.deadError ??= new HashWriterError(`hash worker failed: ${err.message}`);
+      this.onFailure(this.deadError);
+    });
+    this.worker.on('exit', (code) => {
+      this.dead = true;
+      this.deadError ??= new HashWriterError(`hash worker exited (${code})`);
+      this.onFailure(this.deadError);
+    });
+  }
+
+  /** A new download into `fd` (stays open and owned by the caller). */
+  begin(fd: number, syncEvery = SYNC_EVERY): void {
+    if (this.active) throw new Error('HashWriter: begin while a download is active');
+    this.active = true;
+    this.error = this.deadError;
+    this.curLen = 0;
+    this.wantDrain = false;
+    this.worker.ref();
+    this.post({ t: 'begin', fd, syncEvery });
+  }
+
+  /** Takes the chunk (copied); false = no free batch buffer left: wait for onDrain before more. */
+  write(chunk: Uint8Array): boolean {
+    if (this.error) return true; // dropped: end() reports the error
+    let off = 0;
+    while (off < chunk.length) {
+      if (!this.cur) {
+        const buf = this.takeBuffer();
+        if (!buf) {
+          // keep the rest: it goes out with the first buffer that comes back
+          this.pending = this.pending ? concat(this.pending, chunk.subarray(off)) : chunk.subarray(off);
+          this.wantDrain = true;
+          return false;
+        }
+        this.cur = new Uint8Array(buf);
+        this.curLen = 0;
+      }
+      const n = Math.min(chunk.length - off, BATCH_SIZE - this.curLen);
+      this.cur.set(chunk.subarray(off, off + n), this.curLen);
+      this.curLen += n;
+      off += n;
+      if (this.curLen === BATCH_SIZE) this.flush();
+    }
+    if (this.free.length === 0 && this.allocated >= MAX_BATCHES && !this.cur) {
+      this.wantDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** Everything written so far, hashed, written and fsynced: the sha256 and byte count. */
+  async end(): Promise<{ sha256: string; size: number }> {
+    // a chunk still waiting for a buffer goes out first
+    while (this.pending && !this.error) await new Promise<void>((resolve) => { this.pendingDrained = resolve; });
+    if (this.error) throw this.error;
+    this.flush();
+    const r = await new Promise<{ sha256: string; size: number } | undefined>((resolve, reject) => {
+      this.waiter = { kind: 'end', resolve, reject };
+      this.post({ t: 'end' });
+    });
+    this.active = false;
+    return r!;
+  }
+
+  /** Abandons the download; resolves once the worker no longer touches the fd. */
+  async stop(): Promise<void> {
+    if (!this.active) return;
+    this.pending = undefined;
+    this.pendingDrained?.();
+    this.cur = undefined;
+    if (!this.dead) {
+      await new Promise<unknown>((resolve, reject) => {
+        this.waiter = { kind: 'stop', resolve, reject };
+        this.post({ t: 'stop' });
+      }).catch(() => undefined);
+    }
+    this.active = false;
+  }
+
+  /** false once its worker failed or exited */
+  get usable(): boolean {
+    return !this.dead && !this.deadError;
+  }
+
+  /** Back to the pool (or ended, if it failed or the pool is full). */
+  release(): void {
+    this.onDrain = undefined;
+    this.onError = undefined;
+    if (this.active || this.dead || this.error || idle.length >= IDLE_MAX) {
+      this.dead = true;
+      void this.worker.terminate();
+      return;
+    }
+    this.worker.unref();
+    idle.push(this);
+  }
+
+  /** the part of a chunk that found no free buffer (sent when one comes back) */
+  private pending: Uint8Array | undefined;
+  private pendingDrained: (() => void) | undefined;
+
+  private takeBuffer(): ArrayBuffer | undefined {
+    const b = this.free.pop();
+    if (b) return b;
+    if (this.allocated >= MAX_BATCHES) return undefined;
+    this.allocated++;
+    return new ArrayBuffer(BATCH_SIZE);
+  }
+
+  private flush(): void {
+    if (!this.cur || this.curLen === 0) return;
+    const buf = this.cur.buffer as ArrayBuffer;
+    const len = this.curLen;
+    this.cur = undefined;
+    this.curLen = 0;
+    this.post({ t: 'data', buf, len }, [buf]);
+  }
+
+  private post(m: ToWorker, transfer?: ArrayBuffer[]): void {
+    if (this.dead) return;
+    this.worker.postMessage(m, transfer ?? []);
+  }
+
+  private onMessage(m: FromWorker): void {
+    switch (m.t) {
+      case 'buf': {
+        if (!this.active) return;
+        this.free.push(m.buf);
+        if (this.pending) {
+          const rest = this.pending;
+          this.pending = undefined;
+          const ok = this.write(rest);
+          if (!this.pending) this.pendingDrained?.();
+          if (!ok) return;
+        }
+        if (this.wantDrain) {
+          this.wantDrain = false;
+          this.onDrain?.();
+        }
+        return;
+      }
+      case 'done':
+        this.settle({ sha256: m.sha256, size: m.size });
+        return;
+      case 'stopped':
+        this.settle(undefined);
+        return;
+      case 'error':
+        this.onFailure(new HashWriterError(`cannot write the temp file: ${m.code ?? m.message}`, m.code));
+        return;
+    }
+  }
+
+  private onFailure(err: HashWriterError): void {
+    if (!this.active) return;
+    if (!this.error) {
+      this.error = err;
+      this.onError?.(err);
+    }
+    this.pendingDrained?.();
+    const w = this.waiter;
+    if (!w) return;
+    // end() fails at once; stop() waits for 'stopped', unless the worker is gone
+    if (w.kind === 'end') {
+      this.waiter = undefined;
+      w.reject(err);
+    } else if (this.dead) {
+      this.waiter = undefined;
+      w.resolve(undefined);
+    }
+  }
+
+  private settle(v: { sha256: string; size: number } | undefined): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.resolve(v);
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+/**
+ * Bodies at least this big (or of unknown size) are hashed and written by a worker; smaller ones
+ * on this thread (InlineHashWriter), where booting a worker would cost more than it saves.
+ */
+export const WORKER_MIN_SIZE = 8 * 1024 * 1024;
+
+/** A writer from the pool, or a new one (its worker boots in the background). */
+export function acquireHashWriter(): HashWriter {
+  for (let w = idle.pop(); w; w = idle.pop()) if (w.usable) return w;
+  return new HashWriter();
+}

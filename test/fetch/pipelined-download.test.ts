@@ -1,0 +1,230 @@
+/**
+ * The pipelined download path: bodies of WORKER_MIN_SIZE and more (or of unknown size) are hashed
+ * and written by a worker thread while this thread receives (lib/fetch/hash-writer.ts). Bodies
+ * here are 20 MiB, over the writer's buffer pool, so backpressure between the two threads is
+ * exercised; misbehaving servers must still be refused with nothing left behind. Loopback only.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { readdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { peerAgent } from '../../lib/fetch/dispatchers.js';
+import { PEER_LIMITS, withLimits, type SourceLimits } from '../../lib/fetch/limits.js';
+import { SourceError, verifiedDownload } from '../../lib/fetch/verified-download.js';
+import { acquireHashWriter, BATCH_SIZE, HashWriterError, MAX_BATCHES, WORKER_MIN_SIZE } from '../../lib/fetch/hash-writer.js';
+import {
+  head, honest, liar, makeCert, noLength, rmDir, sha256, shortBody, startServer, tempDir, tempFilesIn,
+  type Handler, type KeyCert, type TestServer,
+} from './helpers.js';
+
+const SIZE = 20 * 1024 * 1024;
+const DATA = randomBytes(SIZE);
+const HASH = sha256(DATA);
+
+const LIMITS: Partial<SourceLimits> = {
+  connectTimeoutMs: 2000,
+  headersTimeoutMs: 5000,
+  bodyTimeoutMs: 5000,
+  minBytesPerSec: 1000,
+  rateWindowMs: 500,
+  baseDeadlineMs: 30_000,
+};
+
+/** Sends the first `fast` bytes at once, then one byte every `ms`. */
+const dripAfter = (data: Buffer, fast: number, ms: number): Handler => (_req, sock) => {
+  head(sock, 200, { 'Content-Length': data.length });
+  sock.write(data.subarray(0, fast));
+  let i = fast;
+  const t = setInterval(() => {
+    if (sock.destroyed || i >= data.length) return clearInterval(t);
+    sock.write(data.subarray(i, i + 1));
+    i++;
+  }, ms);
+  sock.on('close', () => clearInterval(t));
+};
+
+/** Declares the full length, sends `upTo` bytes, then holds the connection open without a word. */
+const stallAfter = (data: Buffer, upTo: number): Handler => (_req, sock) => {
+  head(sock, 200, { 'Content-Length': data.length });
+  sock.write(data.subarray(0, upTo));
+};
+
+let kc: KeyCert;
+const servers: TestServer[] = [];
+const dirs: string[] = [];
+
+async function server(h: Handler): Promise<TestServer> {
+  const s = await startServer(kc, h);
+  servers.push(s);
+  return s;
+}
+
+function dir(): string {
+  const d = tempDir();
+  dirs.push(d);
+  return d;
+}
+
+async function download(url: string, d: string, o: { limits?: Partial<SourceLimits>; signal?: AbortSignal; onProgress?: (n: number) => void } = {}) {
+  const limits = withLimits(PEER_LIMITS, { ...LIMITS, ...o.limits });
+  const dispatcher = peerAgent(limits);
+  try {
+    return await verifiedDownload({
+      url, dispatcher, expectedSha256: HASH, dir: d, name: 'big.bin', limits, redirects: 'same-origin',
+      signal: o.signal, onProgress: o.onProgress && ((n) => o.onProgress!(n)),
+    });
+  } finally {
+    await dispatcher.destroy();
+  }
+}
+
+async function refused(p: Promise<unknown>): Promise<SourceError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof SourceError, `expected a SourceError, got ${String(err)}`);
+    return err;
+  }
+  assert.fail('the download succeeded');
+}
+
+before(() => {
+  kc = makeCert();
+  assert.ok(SIZE >= WORKER_MIN_SIZE && SIZE > BATCH_SIZE * MAX_BATCHES, 'the bodies take the worker path and fill its buffer pool');
+});
+
+after(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+  for (const d of dirs) rmDir(d);
+});
+
+describe('verifiedDownload, pipelined (hashing and writing in a worker)', () => {
+  it('writes and verifies a 20 MiB body byte for byte', async () => {
+    const d = dir();
+    const s = await server(honest(DATA));
+    const r = await download(s.url('/big.bin'), d);
+    assert.equal(r.sha256, HASH);
+    assert.equal(r.size, SIZE);
+    assert.ok(readFileSync(r.tmpPath).equals(DATA));
+    await unlink(r.tmpPath);
+  });
+
+  it('verifies a body of unknown length (no Content-Length) the same way', async () => {
+    const d = dir();
+    const s = await server(noLength(DATA));
+    const r = await download(s.url('/big.bin'), d);
+    assert.equal(r.sha256, HASH);
+    assert.ok(readFileSync(r.tmpPath).equals(DATA));
+    await unlink(r.tmpPath);
+  });
+
+  it('refuses a wrong byte in the middle (mismatch), leaving no temp file', async () => {
+    const d = dir();
+    const s = await server(liar(DATA));
+    const e = await refused(download(s.url('/big.bin'), d));
+    assert.equal(e.kind, 'mismatch');
+    assert.deepEqual(tempFilesIn(d), []);
+  });
+
+  it('refuses a short body (connection closed early), leaving no temp file', async () => {
+    const d = dir();
+    const s = await server(shortBody(DATA));
+    const e = await refused(download(s.url('/big.bin'), d));
+    assert.match(e.kind, /^(length|network)$/);
+    assert.deepEqual(tempFilesIn(d), []);
+  });
+
+  it('cuts off a slow drip after 12 MiB at full speed (rate check), leaving no temp file', async () => {
+    const d = dir();
+    const s = await server(dripAfter(DATA, 12 * 1024 * 1024, 100));
+    const e = await refused(download(s.url('/big.bin'), d));
+    assert.equal(e.kind, 'too-slow');
+    assert.deepEqual(tempFilesIn(d), []);
+  });
+
+  it('cuts off a body that stalls after 12 MiB (body timeout), leaving no temp file', async () => {
+    const d = dir();
+    const s = await server(stallAfter(DATA, 12 * 1024 * 1024));
+    const e = await refused(download(s.url('/big.bin'), d, { limits: { minBytesPerSec: 0, bodyTimeoutMs: 600 } }));
+    assert.equal(e.kind, 'timeout');
+    assert.deepEqual(tempFilesIn(d), []);
+  });
+
+  it('stops on abort mid-body, leaving no temp file', async () => {
+    const d = dir();
+    const s = await server(stallAfter(DATA, 12 * 1024 * 1024));
+    const ac = new AbortController();
+    const e = await refused(download(s.url('/big.bin'), d, {
+      limits: { minBytesPerSec: 0 },
+      signal: ac.signal,
+      onProgress: (n) => { if (n >= 10 * 1024 * 1024) ac.abort(); },
+    }));
+    assert.equal(e.kind, 'aborted');
+    assert.deepEqual(tempFilesIn(d), []);
+  });
+
+  it('leaves no file descriptor open after downloads that failed and succeeded', async () => {
+    const d = dir();
+    const good = await server(honest(DATA));
+    const bad = await server(liar(DATA));
+    const first = await download(good.url('/big.bin'), d); // warm: worker and agent code loaded
+    await unlink(first.tmpPath);
+    const before = (await readdir('/proc/self/fd')).length;
+    await refused(download(bad.url('/big.bin'), d));
+    const r = await download(good.url('/big.bin'), d);
+    await unlink(r.tmpPath);
+    assert.equal((await readdir('/proc/self/fd')).length, before);
+  });
+});
+
+describe('HashWriter (the worker sink)', () => {
+  it('hashes and writes what it is given, in order, with backpressure', async () => {
+    const d = dir();
+    const path = join(d, 'out.bin');
+    const fd = openSync(path, 'wx');
+    const w = acquireHashWriter();
+    try {
+      w.begin(fd);
+      let refusedOnce = false;
+      for (let off = 0; off < SIZE;) {
+        const n = Math.min(16384 + (off % 7), SIZE - off); // odd sizes: batches straddle chunks
+        if (!w.write(DATA.subarray(off, off + n))) {
+          refusedOnce = true;
+          await new Promise<void>((r) => { w.onDrain = r; });
+        }
+        off += n;
+      }
+      const r = await w.end();
+      assert.equal(r.sha256, HASH);
+      assert.equal(r.size, SIZE);
+      assert.ok(refusedOnce, 'a writer faster than the worker is told to wait');
+    } finally {
+      w.release();
+      closeSync(fd);
+    }
+    assert.equal(statSync(path).size, SIZE);
+    assert.ok(readFileSync(path).equals(DATA));
+  });
+
+  it('reports a write error (fd open read-only) from end() and onError', async () => {
+    const d = dir();
+    const path = join(d, 'ro.bin');
+    closeSync(openSync(path, 'wx'));
+    const fd = openSync(path, 'r');
+    const w = acquireHashWriter();
+    let reported: HashWriterError | undefined;
+    w.onError = (e) => { reported = e; };
+    try {
+      w.begin(fd);
+      w.write(DATA.subarray(0, 3 * BATCH_SIZE));
+      await assert.rejects(w.end(), (e: unknown) => e instanceof HashWriterError && e.code === 'EBADF');
+      assert.equal(reported?.code, 'EBADF');
+      await w.stop();
+    } finally {
+      w.release();
+      closeSync(fd);
+    }
+  });
+});
