@@ -4,7 +4,9 @@
  * against `curl -k URL | tee FILE | sha256sum` of the same URL (download, write and hash too, no
  * fsync), interleaved in one run (each round alternates which goes first). Wall time from spawn to
  * exit for both, so passim's start-up counts. A serves both items with Cooldown=0 and a share
- * limit high enough for every run.
+ * limit high enough for every run. passim runs twice per round: as shipped (big bodies hashed and
+ * written by a worker thread) and with PASSIM_FETCH_HASHING=inline (all on the main thread), so one
+ * run shows whether the second core helps on this machine.
  */
 import { join } from 'node:path';
 import { mkdir, rm, stat } from 'node:fs/promises';
@@ -46,6 +48,7 @@ export async function measure(ctx: Ctx): Promise<Row[]> {
     const curlMs: number[] = [];
     const passimMs: number[] = [];
     const passimInnerMs: number[] = [];
+    const inlineMs: number[] = [];
 
     const curl = async () => {
       const r = await run('sh', ['-c', `curl -sSk '${url}' | tee '${out}' | sha256sum`], { ns: B.ns });
@@ -55,16 +58,23 @@ export async function measure(ctx: Ctx): Promise<Row[]> {
       curlMs.push(r.ms);
       return r.ms;
     };
-    const fetch = async () => {
+    const fetchWith = async (hashing: 'worker' | 'inline') => {
       const r = await passim(['fetch', file, '--sha256', f.sha256, '-o', out, '--no-publish', '--no-cdn', '--json',
-        '--socket', join(outDir, 'no-daemon.sock')], { ns: B.ns });
+        '--socket', join(outDir, 'no-daemon.sock')], { ns: B.ns, env: hashing === 'inline' ? { PASSIM_FETCH_HASHING: 'inline' } : {} });
       if (r.code !== 0) throw new Error(`passim fetch failed: ${r.stderr}`);
       const j = JSON.parse(r.stdout) as { source: string; ms: number };
       if (j.source !== 'peer') throw new Error(`passim fetch used ${j.source}, not the peer`);
       await rm(out, { force: true });
-      passimMs.push(r.ms);
-      passimInnerMs.push(j.ms);
+      if (hashing === 'inline') inlineMs.push(r.ms);
+      else {
+        passimMs.push(r.ms);
+        passimInnerMs.push(j.ms);
+      }
       return r.ms;
+    };
+    const fetch = async () => {
+      await fetchWith('worker');
+      await fetchWith('inline');
     };
 
     // one untimed round of each first: page cache of A's file, TLS session setup paths, dist/ in cache
@@ -73,13 +83,15 @@ export async function measure(ctx: Ctx): Promise<Row[]> {
     curlMs.length = 0;
     passimMs.length = 0;
     passimInnerMs.length = 0;
+    inlineMs.length = 0;
     for (let rep = 0; rep < c.reps; rep++) {
       const first = rep % 2 === 0 ? curl : fetch;
       const second = rep % 2 === 0 ? fetch : curl;
       await first();
       await second();
       ctx.log(`  ${fmtBytes(c.size)} run ${rep + 1}/${c.reps}: curl|tee|sha256sum ${Math.round(curlMs.at(-1)!)} ms, ` +
-        `passim fetch ${Math.round(passimMs.at(-1)!)} ms (in-process ${passimInnerMs.at(-1)} ms)`);
+        `passim fetch ${Math.round(passimMs.at(-1)!)} ms (in-process ${passimInnerMs.at(-1)} ms), ` +
+        `same with PASSIM_FETCH_HASHING=inline ${Math.round(inlineMs.at(-1)!)} ms`);
     }
     const curlRate = c.size / (median(curlMs) / 1000);
     const passimRate = c.size / (median(passimMs) / 1000);
@@ -94,6 +106,17 @@ export async function measure(ctx: Ctx): Promise<Row[]> {
       target: `≥ ${c.target.toFixed(1)}×`,
       met: ratio >= c.target,
       data: { size: c.size, curlMs, passimMs, passimInnerMs, curlRate, passimRate, ratio, target: c.target },
+    });
+    const inlineRate = c.size / (median(inlineMs) / 1000);
+    rows.push({
+      group: name,
+      measure: `  same, ${fmtBytes(c.size)}, hashing on the main thread (PASSIM_FETCH_HASHING=inline)`,
+      value: `${fmtRate(inlineRate)} (${fmtMs(median(inlineMs))}, median of ${c.reps})`,
+      baseline: `curl -k | tee FILE | sha256sum ${fmtRate(curlRate)}`,
+      ratio: fmtRatio(inlineRate / curlRate),
+      target: '—',
+      met: null,
+      data: { size: c.size, inlineMs, inlineRate, ratio: inlineRate / curlRate },
     });
   }
   return rows;

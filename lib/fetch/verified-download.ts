@@ -224,7 +224,10 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
       throw new SourceError('fatal', `cannot create a temp file in ${opts.dir}: ${code}`, { cause: err });
     }
     // big (or unknown) bodies: a worker hashes and writes; small ones: this thread
-    const w: HashingSink = known !== undefined && known < WORKER_MIN_SIZE ? new InlineHashWriter() : acquireHashWriter();
+    // (PASSIM_FETCH_HASHING=worker|inline forces one, to compare them: bench/measures/peer-download.ts)
+    const forced = process.env.PASSIM_FETCH_HASHING;
+    const inline = forced === 'inline' || (forced !== 'worker' && known !== undefined && known < WORKER_MIN_SIZE);
+    const w: HashingSink = inline ? new InlineHashWriter() : acquireHashWriter();
     writer = w;
     w.onError = (err) => fail(new SourceError('fatal', err.message, { cause: err }));
     w.begin(fh.fd);

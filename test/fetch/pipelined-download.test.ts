@@ -13,7 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { peerAgent } from '../../lib/fetch/dispatchers.js';
 import { PEER_LIMITS, withLimits, type SourceLimits } from '../../lib/fetch/limits.js';
 import { SourceError, verifiedDownload } from '../../lib/fetch/verified-download.js';
-import { acquireHashWriter, BATCH_SIZE, HashWriterError, MAX_BATCHES, WORKER_MIN_SIZE } from '../../lib/fetch/hash-writer.js';
+import { acquireHashWriter, BATCH_SIZE, HashWriterError, MAX_BATCHES, WORKER_MIN_SIZE, type HashingSink } from '../../lib/fetch/hash-writer.js';
+import { InlineHashWriter } from '../../lib/fetch/inline-hash-writer.js';
 import {
   head, honest, liar, makeCert, noLength, rmDir, sha256, shortBody, startServer, tempDir, tempFilesIn,
   type Handler, type KeyCert, type TestServer,
@@ -179,52 +180,54 @@ describe('verifiedDownload, pipelined (hashing and writing in a worker)', () => 
   });
 });
 
-describe('HashWriter (the worker sink)', () => {
-  it('hashes and writes what it is given, in order, with backpressure', async () => {
-    const d = dir();
-    const path = join(d, 'out.bin');
-    const fd = openSync(path, 'wx');
-    const w = acquireHashWriter();
-    try {
-      w.begin(fd);
-      let refusedOnce = false;
-      for (let off = 0; off < SIZE;) {
-        const n = Math.min(16384 + (off % 7), SIZE - off); // odd sizes: batches straddle chunks
-        if (!w.write(DATA.subarray(off, off + n))) {
-          refusedOnce = true;
-          await new Promise<void>((r) => { w.onDrain = r; });
+describe('the hashing sinks (worker and same-thread)', () => {
+  for (const [which, make] of [['HashWriter (worker)', acquireHashWriter], ['InlineHashWriter', () => new InlineHashWriter()]] as const) {
+    it(`${which} hashes and writes what it is given, in order, with backpressure`, async () => {
+      const d = dir();
+      const path = join(d, 'out.bin');
+      const fd = openSync(path, 'wx');
+      const w: HashingSink = make();
+      try {
+        w.begin(fd);
+        let refusedOnce = false;
+        for (let off = 0; off < SIZE;) {
+          const n = Math.min(16384 + (off % 7), SIZE - off); // odd sizes: batches straddle chunks
+          if (!w.write(DATA.subarray(off, off + n))) {
+            refusedOnce = true;
+            await new Promise<void>((r) => { w.onDrain = r; });
+          }
+          off += n;
         }
-        off += n;
+        const r = await w.end();
+        assert.equal(r.sha256, HASH);
+        assert.equal(r.size, SIZE);
+        assert.ok(refusedOnce, 'a writer faster than the worker is told to wait');
+      } finally {
+        w.release();
+        closeSync(fd);
       }
-      const r = await w.end();
-      assert.equal(r.sha256, HASH);
-      assert.equal(r.size, SIZE);
-      assert.ok(refusedOnce, 'a writer faster than the worker is told to wait');
-    } finally {
-      w.release();
-      closeSync(fd);
-    }
-    assert.equal(statSync(path).size, SIZE);
-    assert.ok(readFileSync(path).equals(DATA));
-  });
+      assert.equal(statSync(path).size, SIZE);
+      assert.ok(readFileSync(path).equals(DATA));
+    });
 
-  it('reports a write error (fd open read-only) from end() and onError', async () => {
-    const d = dir();
-    const path = join(d, 'ro.bin');
-    closeSync(openSync(path, 'wx'));
-    const fd = openSync(path, 'r');
-    const w = acquireHashWriter();
-    let reported: HashWriterError | undefined;
-    w.onError = (e) => { reported = e; };
-    try {
-      w.begin(fd);
-      w.write(DATA.subarray(0, 3 * BATCH_SIZE));
-      await assert.rejects(w.end(), (e: unknown) => e instanceof HashWriterError && e.code === 'EBADF');
-      assert.equal(reported?.code, 'EBADF');
-      await w.stop();
-    } finally {
-      w.release();
-      closeSync(fd);
-    }
-  });
+    it(`${which} reports a write error (fd open read-only) from end() and onError`, async () => {
+      const d = dir();
+      const path = join(d, 'ro.bin');
+      closeSync(openSync(path, 'wx'));
+      const fd = openSync(path, 'r');
+      const w: HashingSink = make();
+      let reported: HashWriterError | undefined;
+      w.onError = (e) => { reported = e; };
+      try {
+        w.begin(fd);
+        w.write(DATA.subarray(0, 3 * BATCH_SIZE));
+        await assert.rejects(w.end(), (e: unknown) => e instanceof HashWriterError && e.code === 'EBADF');
+        assert.equal(reported?.code, 'EBADF');
+        await w.stop();
+      } finally {
+        w.release();
+        closeSync(fd);
+      }
+    });
+  }
 });
