@@ -6,10 +6,10 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename as pathBasename } from 'node:path';
 import { request as httpRequest, type ClientRequest } from 'node:http';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Client } from 'undici';
 import { DaemonUnreachableError, errorFromCode, PassimError, UsageError } from '../core/errors.js';
-import { ROUTES, type ClaimReply, type ErrorReply, type ItemInfo, type StatusReply, type VerifyReply } from './api.js';
+import { ROUTES, type ClaimReply, type ErrorReply, type ItemInfo, type PeersReply, type StatusReply, type VerifyReply } from './api.js';
 
 export interface ClientPublishOptions {
   /** basename to publish under; default the file's basename when publishing a path */
@@ -113,6 +113,12 @@ export class ControlClient {
 
   releaseClaim(id: string): Promise<{ released: boolean }> {
     return this.callPersistent<{ released: boolean }>('DELETE', `${ROUTES.claims}/${encodeURIComponent(id)}`);
+  }
+
+  /** Peers the daemon has heard announce each hash (at most MAX_PEERS_HASHES per call). */
+  peers(hashes: string[]): Promise<PeersReply> {
+    const body = Buffer.from(JSON.stringify({ hashes }));
+    return this.call<PeersReply>('POST', ROUTES.peers, Readable.from([body]), body.length);
   }
 
   /** Drops every connection at once (and with them any claim). */
