@@ -126,6 +126,12 @@ export class ControlClient {
     return this.callPersistent<{ released: boolean }>('DELETE', `${ROUTES.claims}/${encodeURIComponent(id)}`);
   }
 
+  /** Peers the daemon has heard announce each hash (at most MAX_PEERS_HASHES per call). */
+  peers(hashes: string[]): Promise<PeersReply> {
+    const body = Buffer.from(JSON.stringify({ hashes }));
+    return this.call<PeersReply>('POST', ROUTES.peers, Readable.from([body]), body.length);
+  }
+
   /** Drops every connection at once (and with them any claim). */
   async destroy(): Promise<void> {
     for (const req of this.active) req.destroy();
