@@ -83,6 +83,18 @@ export class ControlClient {
     }
   }
 
+  /**
+   * Peers the daemon has heard announce each hash (its cache of mDNS answers; at most
+   * MAX_PEERS_HASHES per call). A daemon too old to have the route (404) or without a peer cache
+   * (501) knows no peers: that is an empty reply, not an error.
+   */
+  async peers(hashes: string[]): Promise<PeersReply> {
+    const body = Buffer.from(JSON.stringify({ hashes }));
+    const reply = await this.call<PeersReply>('POST', ROUTES.peers, Readable.from([body]), body.length, false, 'application/json', () => ({ peers: {} }));
+    if (!reply || typeof reply.peers !== 'object' || reply.peers === null) throw new PassimError(`the daemon on ${this.socketPath} sent a peers reply without peers`);
+    return reply;
+  }
+
   unpublish(hash: string): Promise<ItemInfo> {
     return this.call<ItemInfo>('DELETE', `${ROUTES.items}/${encodeURIComponent(hash)}`);
   }
@@ -115,12 +127,6 @@ export class ControlClient {
     return this.callPersistent<{ released: boolean }>('DELETE', `${ROUTES.claims}/${encodeURIComponent(id)}`);
   }
 
-  /** Peers the daemon has heard announce each hash (at most MAX_PEERS_HASHES per call). */
-  peers(hashes: string[]): Promise<PeersReply> {
-    const body = Buffer.from(JSON.stringify({ hashes }));
-    return this.call<PeersReply>('POST', ROUTES.peers, Readable.from([body]), body.length);
-  }
-
   /** Drops every connection at once (and with them any claim). */
   async destroy(): Promise<void> {
     for (const req of this.active) req.destroy();
@@ -132,7 +138,7 @@ export class ControlClient {
     if (c) await c.close().catch(() => c.destroy());
   }
 
-  private call<T>(method: string, path: string, body?: Readable, size?: number, upload = false): Promise<T> {
+  private call<T>(method: string, path: string, body?: Readable, size?: number, upload = false, contentType = 'application/octet-stream', noRoute?: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       let answered = false;
@@ -148,7 +154,7 @@ export class ControlClient {
         agent: false,
         headers: {
           accept: 'application/json',
-          ...(body ? { 'content-type': 'application/octet-stream' } : {}),
+          ...(body ? { 'content-type': contentType } : {}),
           ...(size !== undefined ? { 'content-length': String(size) } : {}),
         },
       }, (res) => {
@@ -161,6 +167,7 @@ export class ControlClient {
           if (settled) return;
           settled = true;
           try {
+            if ((res.statusCode === 404 || res.statusCode === 501) && noRoute) return resolve(noRoute());
             resolve(this.parse<T>(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8')));
           } catch (err) {
             reject(err);
@@ -205,6 +212,8 @@ export class ControlClient {
         connectTimeout: 5000,
         headersTimeout: 0,
         bodyTimeout: 0,
+        // a batch claims many hashes at once: pipelined, they cost one round trip, not one each
+        pipelining: 16,
       });
     }
     let res;
@@ -212,6 +221,9 @@ export class ControlClient {
       res = await this.claimClient.request({
         method: method as 'GET',
         path,
+        // claim calls carry no body and may be pipelined (a lost connection ends its claims anyway)
+        idempotent: true,
+        blocking: false,
         headers: { accept: 'application/json' },
       });
     } catch (err) {

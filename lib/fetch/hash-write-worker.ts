@@ -6,7 +6,7 @@
  * Protocol (main → worker):
  *   { t: 'begin', fd, syncEvery }  a new download into `fd` (owned by main; never closed here)
  *   { t: 'data', buf, len }        the next `len` bytes, `buf` an ArrayBuffer transferred to us
- *   { t: 'end' }                   no more data: fsync, then answer 'done'
+ *   { t: 'end', fsync }            no more data: fsync (unless false), then answer 'done'
  *   { t: 'stop' }                  give up: answer 'stopped' once nothing of ours touches `fd`
  * (worker → main):
  *   { t: 'buf', buf }              a batch buffer handed back (transferred) for reuse
@@ -26,7 +26,7 @@
 export type ToWorker =
   | { t: 'begin'; fd: number; syncEvery: number }
   | { t: 'data'; buf: ArrayBuffer; len: number }
-  | { t: 'end' }
+  | { t: 'end'; fsync: boolean }
   | { t: 'stop' };
 
 export type FromWorker =
@@ -76,11 +76,11 @@ function write(buf, len) {
   if (syncEvery > 0 && pos - syncedTo >= syncEvery) backgroundSync();
 }
 
-async function end() {
+async function end(doSync) {
   await syncing;
   if (failed) return;
   try {
-    fsyncSync(fd);
+    if (doSync) fsyncSync(fd);
   } catch (err) {
     fail(err);
     return;
@@ -118,7 +118,7 @@ port.on('message', (m) => {
       port.postMessage({ t: 'buf', buf: m.buf }, [m.buf]);
       return;
     case 'end':
-      void end();
+      void end(m.fsync !== false);
       return;
     case 'stop':
       void stop();

@@ -42,8 +42,8 @@ export interface HashingSink {
   begin(fd: number): void;
   /** takes the chunk; false = wait for onDrain before more */
   write(chunk: Uint8Array): boolean;
-  /** every byte hashed, written and fsynced: the sha256 and byte count */
-  end(): Promise<{ sha256: string; size: number }>;
+  /** every byte hashed and written (and fsynced unless fsync is false): the sha256 and byte count */
+  end(fsync?: boolean): Promise<{ sha256: string; size: number }>;
   /** abandons the download; resolves once nothing of the sink touches the fd */
   stop(): Promise<void>;
   /** done with it (workers go back to the pool) */
@@ -132,14 +132,14 @@ export class HashWriter implements HashingSink {
   }
 
   /** Everything written so far, hashed, written and fsynced: the sha256 and byte count. */
-  async end(): Promise<{ sha256: string; size: number }> {
+  async end(fsync = true): Promise<{ sha256: string; size: number }> {
     // a chunk still waiting for a buffer goes out first
     while (this.pending && !this.error) await new Promise<void>((resolve) => { this.pendingDrained = resolve; });
     if (this.error) throw this.error;
     this.flush();
     const r = await new Promise<{ sha256: string; size: number } | undefined>((resolve, reject) => {
       this.waiter = { kind: 'end', resolve, reject };
-      this.post({ t: 'end' });
+      this.post({ t: 'end', fsync });
     });
     this.active = false;
     return r!;

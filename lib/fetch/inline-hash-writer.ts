@@ -55,10 +55,10 @@ export class InlineHashWriter implements HashingSink {
     return true;
   }
 
-  async end(): Promise<{ sha256: string; size: number }> {
+  async end(sync = true): Promise<{ sha256: string; size: number }> {
     await this.quiet();
     if (this.error) throw this.error;
-    await new Promise<void>((resolve, reject) => fsync(this.fd, (err) => (err ? reject(this.fail(err)) : resolve())));
+    if (sync) await new Promise<void>((resolve, reject) => fsync(this.fd, (err) => (err ? reject(this.fail(err)) : resolve())));
     const sha256 = this.hash!.digest('hex');
     this.hash = undefined;
     return { sha256, size: this.pos };

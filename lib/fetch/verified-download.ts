@@ -54,6 +54,8 @@ export interface DownloadOptions {
   redirects: RedirectPolicy;
   /** refuse a 200 without Content-Length (passim peers always send one) */
   requireContentLength?: boolean;
+  /** fsync the temp file before returning it (default true; a file only piped to stdout needs none) */
+  fsync?: boolean;
   signal?: AbortSignal;
   onProgress?: (received: number, total: number | undefined) => void;
 }
@@ -293,8 +295,8 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
     if (contentLength !== undefined && received !== contentLength) {
       throw new SourceError('length', `got ${received} bytes, Content-Length ${contentLength}`);
     }
-    // every byte hashed, written and fsynced
-    const done = await w.end();
+    // every byte hashed, written and (unless only piped to stdout) fsynced
+    const done = await w.end(opts.fsync !== false);
     writing = false;
     if (failure) throw failure;
     if (done.size !== received) throw new SourceError('fatal', `wrote ${done.size} of ${received} bytes`);
