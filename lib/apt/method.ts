@@ -1,0 +1,217 @@
+/**
+ * The apt acquire method: reads apt's messages (601 Configuration, 600 URI Acquire) and answers
+ * each request as it finishes, in any order (we announce Pipeline, apt keeps up to 10 in flight).
+ *
+ * - A request with `Expected-SHA256` (every .deb, every index file the Release file lists, by-hash
+ *   or not) goes to the batch engine: LAN peers first, then the URI; verified, written to apt's
+ *   Filename through temp + rename, published to the local daemon.
+ * - One without (InRelease, Release, Release.gpg) goes straight to the mirror (mirror-fetch.ts).
+ * - The scheme comes from each URI (apt may start us under any name); the URI is echoed as sent.
+ * - EOF on stdin or SIGINT/SIGTERM: in-flight mirror requests are dropped, the engine gets a
+ *   moment to finish its publishes, exit 0.
+ */
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { Readable } from 'node:stream';
+import { isValidBasename } from '../core/basename.js';
+import { sha256File } from '../core/sha256.js';
+import type { FetchBatchLike } from '../fetch/batch-api.js';
+import { AptConfig } from './config.js';
+import { createEngine, type EngineFactory } from './engine.js';
+import { engineFailure } from './failures.js';
+import { MessageReader, type Message } from './messages.js';
+import { MirrorDispatchers } from './mirror-dispatchers.js';
+import { MirrorError, mirrorFetch, networkFailure } from './mirror-fetch.js';
+import { APT_HASHES, parseAcquire, type AcquireRequest } from './request.js';
+import * as reply from './replies.js';
+
+export interface MethodOptions {
+  input: Readable;
+  /** where replies go (apt's pipe); `write` of whole messages */
+  output: { write(s: string): unknown };
+  /** the batch engine, made on the first hash-known request */
+  engine?: EngineFactory;
+  env?: NodeJS.ProcessEnv;
+  /** control socket of the local daemon */
+  socketPath?: string;
+  /** longest wait at exit for the engine's publishes (ms; default 30000, 2000 when requests were cut off) */
+  closeTimeoutMs?: number;
+}
+
+export class AptMethod {
+  readonly config = new AptConfig();
+  readonly #o: MethodOptions;
+  readonly #dispatchers: MirrorDispatchers;
+  readonly #ac = new AbortController();
+  #engine: Promise<FetchBatchLike> | undefined;
+  #inflight = 0;
+  #stopping: Promise<void> | undefined;
+
+  constructor(o: MethodOptions) {
+    this.#o = o;
+    this.#dispatchers = new MirrorDispatchers(this.config, o.env ?? process.env);
+  }
+
+  /** Reads stdin until EOF (or stop()), then shuts down; resolves when done. */
+  run(): Promise<void> {
+    const reader = new MessageReader();
+    const { input } = this.#o;
+    return new Promise<void>((resolve) => {
+      const finish = () => {
+        input.off('data', onData);
+        void this.stop().then(resolve);
+      };
+      const onData = (chunk: Buffer) => {
+        let msgs: Message[];
+        try {
+          msgs = reader.push(chunk);
+        } catch {
+          finish();
+          return;
+        }
+        for (const m of msgs) this.handle(m);
+      };
+      input.on('data', onData);
+      input.once('end', () => {
+        const last = reader.end();
+        if (last) this.handle(last);
+        finish();
+      });
+      input.once('error', finish);
+      this.#ac.signal.addEventListener('abort', finish, { once: true });
+    });
+  }
+
+  handle(msg: Message): void {
+    if (this.#stopping) return;
+    if (msg.code === 601) this.config.addItems(msg.all('Config-Item'));
+    else if (msg.code === 600) {
+      const req = parseAcquire(msg);
+      this.#inflight++;
+      void this.acquire(req).finally(() => this.#inflight--);
+    }
+    // anything else (603 Media Changed, …) is not for an http method
+  }
+
+  #send(s: string): void {
+    if (this.#stopping && this.#ac.signal.aborted) return;
+    try {
+      this.#o.output.write(s);
+    } catch {
+      /* apt went away: stop() follows from EOF */
+    }
+  }
+
+  async acquire(req: AcquireRequest): Promise<void> {
+    const { url } = req;
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      this.#send(reply.uriFailure(req.uri, { message: `passim: cannot fetch ${req.uri} (only http and https URIs)` }));
+      return;
+    }
+    if (!req.filename) {
+      this.#send(reply.uriFailure(req.uri, { message: 'no Filename in the request' }));
+      return;
+    }
+    if (req.proxy) this.config.set(`Acquire::${url.protocol.slice(0, -1)}::Proxy::${url.hostname}`, req.proxy);
+    try {
+      if (req.sha256) await this.#viaEngine(req, url, req.sha256);
+      else await this.#viaMirror(req, url);
+    } catch (err) {
+      // nothing above should throw; if it does, apt still gets an answer
+      this.#send(reply.uriFailure(req.uri, { message: `passim: ${(err as Error)?.message ?? String(err)}`.split('\n')[0]! }));
+    }
+  }
+
+  /** The file apt asks for may already be complete at its Filename (apt's http method checks too). */
+  async #alreadyThere(req: AcquireRequest, sha256: string): Promise<number | undefined> {
+    if (req.expectedSize === undefined) return undefined;
+    const st = await stat(req.filename).catch(() => undefined);
+    if (!st?.isFile() || st.size !== req.expectedSize) return undefined;
+    const got = await sha256File(req.filename).catch(() => undefined);
+    return got?.sha256 === sha256 ? got.size : undefined;
+  }
+
+  async #viaEngine(req: AcquireRequest, url: URL, sha256: string): Promise<void> {
+    const have = await this.#alreadyThere(req, sha256);
+    if (have !== undefined) {
+      this.#send(reply.uriStart(req.uri, { size: have }));
+      this.#send(reply.uriDone(req.uri, { filename: req.filename, size: have, hashes: { SHA256: sha256 } }));
+      return;
+    }
+    this.#engine ??= (this.#o.engine ?? createEngine)({ cmdline: 'apt (passim method)', socketPath: this.#o.socketPath });
+    const engine = await this.#engine;
+    this.#send(reply.uriStart(req.uri, { size: req.expectedSize }));
+    try {
+      const r = await engine.add({ sha256, name: storeName(req, url), urls: [url.href], output: req.filename });
+      this.#send(reply.log(req.uri, `${r.source}${r.peer ? ` ${r.peer}` : ''} in ${r.ms} ms`));
+      this.#send(reply.uriDone(req.uri, { filename: req.filename, size: r.size, hashes: { SHA256: r.sha256 } }));
+    } catch (err) {
+      this.#send(reply.uriFailure(req.uri, engineFailure(err)));
+    }
+  }
+
+  async #viaMirror(req: AcquireRequest, url: URL): Promise<void> {
+    try {
+      const dispatcher = await this.#dispatchers.for(url);
+      const wanted = APT_HASHES.filter((h) => req.expected[h]);
+      const r = await mirrorFetch({
+        url,
+        filename: req.filename,
+        lastModified: req.lastModified,
+        maximumSize: req.maximumSize,
+        hashes: wanted,
+        dispatcher,
+        timeoutMs: this.#dispatchers.timeoutMs(url),
+        userAgent: this.config.method(url.protocol.slice(0, -1), 'User-Agent', url.hostname),
+        signal: this.#ac.signal,
+        onStart: (size, lastModified) => this.#send(reply.uriStart(req.uri, { size, lastModified })),
+      });
+      if (r.imsHit) {
+        this.#send(reply.uriDone(req.uri, { filename: req.filename, lastModified: r.lastModified, imsHit: true }));
+        return;
+      }
+      // verify what apt expects before it sees the file (a request without SHA256 may still carry MD5/SHA1/size)
+      const wrong = wanted.find((h) => req.expected[h]!.toLowerCase() !== r.hashes[h]);
+      if (wrong || (req.expectedSize !== undefined && r.size !== req.expectedSize)) {
+        const { unlink } = await import('node:fs/promises');
+        await unlink(req.filename).catch(() => {});
+        this.#send(reply.uriFailure(req.uri, { message: `Hash Sum mismatch (${wrong ?? 'size'})`, failReason: 'HashSumMismatch' }));
+        return;
+      }
+      this.#send(reply.uriDone(req.uri, { filename: req.filename, size: r.size, lastModified: r.lastModified, hashes: r.hashes }));
+    } catch (err) {
+      this.#send(reply.uriFailure(req.uri, err instanceof MirrorError ? err.failure : networkFailure(err)));
+    }
+  }
+
+  /** Stops reading, drops what is in flight, lets the engine finish its publishes (bounded). */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      const cutOff = this.#inflight > 0;
+      this.#ac.abort();
+      const engine = this.#engine ? await this.#engine.catch(() => undefined) : undefined;
+      if (engine) {
+        const ms = this.#o.closeTimeoutMs ?? (cutOff ? 2_000 : 30_000);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          engine.close().catch(() => {}),
+          new Promise<void>((r) => { timer = setTimeout(r, ms); }),
+        ]);
+        clearTimeout(timer);
+      }
+      await this.#dispatchers.close();
+    })();
+    return this.#stopping;
+  }
+}
+
+/** The name the file is published under: apt's file name when it is a usable one, else the URI's last segment. */
+function storeName(req: AcquireRequest, url: URL): string {
+  const fromFile = basename(req.filename);
+  if (isValidBasename(fromFile)) return fromFile;
+  let last = url.pathname.split('/').pop() ?? '';
+  try {
+    last = decodeURIComponent(last);
+  } catch { /* keep it encoded */ }
+  return isValidBasename(last) ? last : 'apt-file';
+}
