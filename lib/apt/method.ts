@@ -44,6 +44,10 @@ export class AptMethod {
   readonly #dispatchers: MirrorDispatchers;
   readonly #ac = new AbortController();
   #engine: Promise<FetchBatchLike> | undefined;
+  /** batches replaced by a fresh one (closed at exit) */
+  readonly #retired: Array<Promise<FetchBatchLike>> = [];
+  /** outputs given to the current batch */
+  readonly #outputs = new Set<string>();
   #inflight = 0;
   #stopping: Promise<void> | undefined;
 
@@ -138,8 +142,7 @@ export class AptMethod {
       this.#send(reply.uriDone(req.uri, { filename: req.filename, size: have, hashes: { SHA256: sha256 } }));
       return;
     }
-    this.#engine ??= (this.#o.engine ?? createEngine)({ cmdline: 'apt (passim method)', socketPath: this.#o.socketPath });
-    const engine = await this.#engine;
+    const engine = await this.#engineFor(req.filename);
     this.#send(reply.uriStart(req.uri, { size: req.expectedSize }));
     try {
       const r = await engine.add({ sha256, name: storeName(req, url), urls: [url.href], output: req.filename });
@@ -148,6 +151,21 @@ export class AptMethod {
     } catch (err) {
       this.#send(reply.uriFailure(req.uri, engineFailure(err)));
     }
+  }
+
+  /**
+   * The batch for a request. A batch writes each output once; apt retries a failed item (same
+   * Filename) in the same process, so a retry gets a fresh batch.
+   */
+  #engineFor(filename: string): Promise<FetchBatchLike> {
+    if (!this.#engine || this.#outputs.has(filename)) {
+      const old = this.#engine;
+      if (old) this.#retired.push(old);
+      this.#outputs.clear();
+      this.#engine = (this.#o.engine ?? createEngine)({ cmdline: 'apt (passim method)', socketPath: this.#o.socketPath, signal: this.#ac.signal });
+    }
+    this.#outputs.add(filename);
+    return this.#engine;
   }
 
   async #viaMirror(req: AcquireRequest, url: URL): Promise<void> {
@@ -188,13 +206,15 @@ export class AptMethod {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       const cutOff = this.#inflight > 0;
+      // what apt no longer waits for is dropped; files already delivered finish their publish
       this.#ac.abort();
-      const engine = this.#engine ? await this.#engine.catch(() => undefined) : undefined;
-      if (engine) {
+      const engines = (await Promise.all([...this.#retired, ...(this.#engine ? [this.#engine] : [])].map((e) => e.catch(() => undefined))))
+        .filter((e): e is FetchBatchLike => e !== undefined);
+      if (engines.length) {
         const ms = this.#o.closeTimeoutMs ?? (cutOff ? 2_000 : 30_000);
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([
-          engine.close().catch(() => {}),
+          Promise.all(engines.map((e) => e.close().catch(() => {}))),
           new Promise<void>((r) => { timer = setTimeout(r, ms); }),
         ]);
         clearTimeout(timer);
