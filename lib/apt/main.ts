@@ -14,9 +14,14 @@ async function main(): Promise<void> {
   process.on('SIGINT', quit);
   process.on('SIGTERM', quit);
   process.stdout.on('error', () => quit()); // apt closed its end
-  process.stdout.write(capabilities());
+  // the launcher (contrib/apt/methods/passim) has announced them already when it says so
+  if (process.env.PASSIM_APT_ANNOUNCED !== '1') process.stdout.write(capabilities());
+  delete process.env.PASSIM_APT_ANNOUNCED;
+  const trace = process.env.PASSIM_APT_TRACE ? (line: string) => process.stderr.write(`passim-apt ${new Date().toISOString().slice(17, 23)} pid ${process.pid} +${Math.round(performance.now())} ms ${line}\n`) : undefined;
+  trace?.('-> 100 Capabilities');
   const { AptMethod } = await import('./method.js');
-  const m = new AptMethod({ input: process.stdin, output: process.stdout });
+  trace?.('loaded');
+  const m = new AptMethod({ input: process.stdin, output: process.stdout, trace });
   method = m;
   await m.run();
   process.exit(0);

@@ -36,6 +36,8 @@ export interface MethodOptions {
   socketPath?: string;
   /** longest wait at exit for the engine's publishes (ms; default 30000, 2000 when requests were cut off) */
   closeTimeoutMs?: number;
+  /** a line per message in and out, with ms since the process started (env PASSIM_APT_TRACE=1 in main.ts) */
+  trace?: (line: string) => void;
 }
 
 export class AptMethod {
@@ -73,7 +75,10 @@ export class AptMethod {
           finish();
           return;
         }
-        for (const m of msgs) this.handle(m);
+        for (const m of msgs) {
+          this.#o.trace?.(`<- ${m.code} ${m.get('URI') ?? ''}`);
+          this.handle(m);
+        }
       };
       input.on('data', onData);
       input.once('end', () => {
@@ -99,6 +104,7 @@ export class AptMethod {
 
   #send(s: string): void {
     if (this.#stopping && this.#ac.signal.aborted) return;
+    this.#o.trace?.(`-> ${s.slice(0, s.indexOf('\n'))} ${/^URI: (.*)$/m.exec(s)?.[1] ?? ''} ${/^Message: (.*)$/m.exec(s)?.[1] ?? ''}`);
     try {
       this.#o.output.write(s);
     } catch {
@@ -146,7 +152,7 @@ export class AptMethod {
     this.#send(reply.uriStart(req.uri, { size: req.expectedSize }));
     try {
       const r = await engine.add({ sha256, name: storeName(req, url), urls: [url.href], output: req.filename });
-      this.#send(reply.log(req.uri, `${r.source}${r.peer ? ` ${r.peer}` : ''} in ${r.ms} ms`));
+      this.#send(reply.log(req.uri, `${r.source}${r.peer ? ` ${r.peer}` : ''} in ${r.ms} ms${r.published ? ', published' : ''}`));
       this.#send(reply.uriDone(req.uri, { filename: req.filename, size: r.size, hashes: { SHA256: r.sha256 } }));
     } catch (err) {
       this.#send(reply.uriFailure(req.uri, engineFailure(err)));

@@ -3,18 +3,19 @@
  * 100 Capabilities, 101 Log, 102 Status, 200 URI Start, 201 URI Done, 400 URI Failure.
  * Every reply about a request carries its URI exactly as apt sent it: apt finds the item by it.
  */
-import { version } from '../core/version.js';
 import { formatMessage, type FieldValue } from './messages.js';
 import type { AptHash } from './request.js';
 
 /**
- * Pipeline: apt keeps up to 10 requests in flight with us (we answer them as they finish);
- * Send-Config: we need the proxy and timeout settings; Send-URI-Encoded: URIs come %-encoded and
- * go back unchanged.
+ * Pipeline: apt keeps up to Acquire::Max-Pipeline-Depth (10; 50passim raises it) requests in
+ * flight with us (we answer them as they finish); Send-Config: we need the proxy and timeout
+ * settings; Send-URI-Encoded: URIs come %-encoded and go back unchanged.
+ * contrib/apt/methods/passim prints these same bytes itself, before node starts (apt waits for
+ * them, and its probe reads nothing else): test/apt/protocol.test.ts checks the two agree.
  */
 export function capabilities(): string {
   return formatMessage(100, 'Capabilities', [
-    ['Version', `passim ${version()}`],
+    ['Version', '1.0 (passim)'],
     ['Pipeline', 'true'],
     ['Send-Config', 'true'],
     ['Send-URI-Encoded', 'true'],

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -21,7 +21,9 @@ import type { BatchEntry, FetchBatchLike } from '../../lib/fetch/batch-api.js';
 import type { FetchResult } from '../../lib/fetch/fetch.js';
 import { ChecksumMismatchError, NotFoundError } from '../../lib/core/errors.js';
 import { startMirror, type Mirror } from '../helpers/mirror-server.js';
-import { METHOD, sha256 } from './repo.js';
+import { aptSandbox, CONF_50PASSIM, METHOD, sha256 } from './repo.js';
+import { canRun } from './tools.js';
+import { capabilities } from '../../lib/apt/replies.js';
 
 let work: string;
 let mirror: Mirror;
@@ -93,17 +95,50 @@ const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 const acquire = (fields: Record<string, string>) => formatMessage(600, 'URI Acquire', Object.entries(fields));
 const config = (items: string[]) => formatMessage(601, 'Configuration', items.map((i) => ['Config-Item', i] as const));
 
-test('100 Capabilities first, with Pipeline, Send-Config and Send-URI-Encoded; SIGINT right after it (apt\'s probe) exits 0', async () => {
-  const m = new MethodProc();
-  const caps = await m.next();
+test('100 Capabilities first, with Pipeline, Send-Config and Send-URI-Encoded; SIGINT right after it (apt\'s probe) ends it; SIGINT later exits 0', async () => {
+  const probe = new MethodProc();
+  const caps = await probe.next();
   assert.equal(caps.code, 100);
   assert.equal(caps.status, 'Capabilities');
   assert.equal(caps.get('Pipeline'), 'true');
   assert.equal(caps.get('Send-Config'), 'true');
   assert.equal(caps.get('Send-URI-Encoded'), 'true');
   assert.match(caps.get('Version') ?? '', /passim/);
+  // apt's probe: SIGINT as soon as it has read the 100; apt reaps it without looking at how it ended
+  probe.proc.kill('SIGINT');
+  const r = await probe.proc;
+  assert.ok(r.exitCode === 0 || r.signal === 'SIGINT', `exit ${r.exitCode} signal ${r.signal}`);
+  // a worker that is up and answering: SIGINT is a clean exit 0
+  const m = new MethodProc();
+  await m.next((x) => x.code === 100);
+  m.send(acquire({ URI: mirror.url('/debian/dists/stable/Release'), Filename: join(work, 'Release-sigint') }));
+  await m.next((x) => x.code === 201);
   m.proc.kill('SIGINT');
   assert.equal(await m.exit(), 0);
+});
+
+test('the launcher announces exactly capabilities() before node starts; node then does not repeat it', async () => {
+  const m = new MethodProc();
+  let first = '';
+  await new Promise<void>((r) => m.proc.stdout!.once('data', (c: Buffer) => { first = c.toString(); r(); }));
+  assert.ok(first.startsWith(capabilities()), JSON.stringify(first));
+  m.send(acquire({ URI: mirror.url('/debian/dists/stable/Release'), Filename: join(work, 'Release-caps') }));
+  await m.next((x) => x.code === 201);
+  m.proc.stdin!.end();
+  assert.equal(await m.exit(), 0);
+  const all = [...new MessageReader().push(first)];
+  assert.equal(all.filter((x) => x.code === 100).length, 1);
+});
+
+test('contrib/apt/50passim as apt reads it: http and https go to the passim method', async (t) => {
+  const reason = await canRun();
+  if (reason) { t.skip(reason); return; }
+  const sb = await aptSandbox(await mkdtemp(join(work, 'conf-')), 'deb [trusted=yes] http://127.0.0.1:9/ stable main', { method: null });
+  await copyFile(CONF_50PASSIM, join(sb.root, 'etc/apt/apt.conf.d/50passim'));
+  const r = await execa('apt-config', ['dump'], { env: sb.env, extendEnv: false });
+  assert.match(r.stdout, /^Dir::Bin::Methods::http "passim";$/im);
+  assert.match(r.stdout, /^Dir::Bin::Methods::https "passim";$/im);
+  assert.match(r.stdout, /^Acquire::Max-Pipeline-Depth "\d+";$/m);
 });
 
 test('EOF on stdin: exits 0', async () => {

@@ -16,6 +16,13 @@ import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 
 export const METHOD = join(import.meta.dirname, '../../contrib/apt/methods/passim');
+export const CONF_50PASSIM = join(import.meta.dirname, '../../contrib/apt/50passim');
+
+/** The settings of contrib/apt/50passim other than the method names (which a sandbox gives as paths). */
+export async function settings50passim(): Promise<string[]> {
+  return (await readFile(CONF_50PASSIM, 'utf8')).split('\n').map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('//') && !/^Dir::Bin::Methods::/.test(l));
+}
 export const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
 export interface Deb {
@@ -124,7 +131,8 @@ export async function aptSandbox(dir: string, sourcesLine: string, o: { method?:
     'APT::Architectures { "amd64"; };',
     'APT::Sandbox::User "root";',
     'Binary::apt::APT::Keep-Downloaded-Packages "true";',
-    ...(method ? [`Dir::Bin::Methods::http "${method}";`, `Dir::Bin::Methods::https "${method}";`] : []),
+    // with passim's method: what contrib/apt/50passim sets, its method paths made absolute
+    ...(method ? [...(await settings50passim()), `Dir::Bin::Methods::http "${method}";`, `Dir::Bin::Methods::https "${method}";`] : []),
     '',
   ].join('\n'));
   return {
