@@ -4,7 +4,8 @@
  *
  * - A request with `Expected-SHA256` (every .deb, every index file the Release file lists, by-hash
  *   or not) goes to the batch engine: LAN peers first, then the URI; verified, written to apt's
- *   Filename through temp + rename, published to the local daemon.
+ *   Filename through temp + rename; apt is answered, then the file is published to the local
+ *   daemon in the background (publisher.ts; waited for at exit).
  * - One without (InRelease, Release, Release.gpg) goes straight to the mirror (mirror-fetch.ts).
  * - The scheme comes from each URI (apt may start us under any name); the URI is echoed as sent.
  * - EOF on stdin or SIGINT/SIGTERM: in-flight mirror requests are dropped, the engine gets a
@@ -22,8 +23,12 @@ import { engineFailure } from './failures.js';
 import { MessageReader, type Message } from './messages.js';
 import { MirrorDispatchers } from './mirror-dispatchers.js';
 import { MirrorError, mirrorFetch, networkFailure } from './mirror-fetch.js';
+import { BackgroundPublisher } from './publisher.js';
 import { APT_HASHES, parseAcquire, type AcquireRequest } from './request.js';
 import * as reply from './replies.js';
+
+/** what the daemon's audit log records as the publisher */
+const CMDLINE = 'apt (passim method)';
 
 export interface MethodOptions {
   input: Readable;
@@ -44,6 +49,7 @@ export class AptMethod {
   readonly config = new AptConfig();
   readonly #o: MethodOptions;
   readonly #dispatchers: MirrorDispatchers;
+  readonly #publisher: BackgroundPublisher;
   readonly #ac = new AbortController();
   #engine: Promise<FetchBatchLike> | undefined;
   /** batches replaced by a fresh one (closed at exit) */
@@ -56,6 +62,7 @@ export class AptMethod {
   constructor(o: MethodOptions) {
     this.#o = o;
     this.#dispatchers = new MirrorDispatchers(this.config, o.env ?? process.env);
+    this.#publisher = new BackgroundPublisher(o.socketPath, { cmdline: CMDLINE });
   }
 
   /** Reads stdin until EOF (or stop()), then shuts down; resolves when done. */
@@ -151,8 +158,11 @@ export class AptMethod {
     const engine = await this.#engineFor(req.filename);
     this.#send(reply.uriStart(req.uri, { size: req.expectedSize }));
     try {
-      const r = await engine.add({ sha256, name: storeName(req, url), urls: [url.href], output: req.filename });
-      this.#send(reply.log(req.uri, `${r.source}${r.peer ? ` ${r.peer}` : ''} in ${r.ms} ms${r.published ? ', published' : ''}`));
+      const name = storeName(req, url);
+      const r = await engine.add({ sha256, name, urls: [url.href], output: req.filename });
+      // opened before apt hears of it (apt may move it at once), shared with the LAN afterwards
+      if (r.source !== 'local') await this.#publisher.hold(req.filename, { name, sha256: r.sha256, size: r.size });
+      this.#send(reply.log(req.uri, `${r.source}${r.peer ? ` ${r.peer}` : ''} in ${r.ms} ms`));
       this.#send(reply.uriDone(req.uri, { filename: req.filename, size: r.size, hashes: { SHA256: r.sha256 } }));
     } catch (err) {
       this.#send(reply.uriFailure(req.uri, engineFailure(err)));
@@ -168,7 +178,7 @@ export class AptMethod {
       const old = this.#engine;
       if (old) this.#retired.push(old);
       this.#outputs.clear();
-      this.#engine = (this.#o.engine ?? createEngine)({ cmdline: 'apt (passim method)', socketPath: this.#o.socketPath, signal: this.#ac.signal });
+      this.#engine = (this.#o.engine ?? createEngine)({ cmdline: CMDLINE, socketPath: this.#o.socketPath, signal: this.#ac.signal, publish: false });
     }
     this.#outputs.add(filename);
     return this.#engine;
@@ -216,15 +226,13 @@ export class AptMethod {
       this.#ac.abort();
       const engines = (await Promise.all([...this.#retired, ...(this.#engine ? [this.#engine] : [])].map((e) => e.catch(() => undefined))))
         .filter((e): e is FetchBatchLike => e !== undefined);
-      if (engines.length) {
-        const ms = this.#o.closeTimeoutMs ?? (cutOff ? 2_000 : 30_000);
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          Promise.all(engines.map((e) => e.close().catch(() => {}))),
-          new Promise<void>((r) => { timer = setTimeout(r, ms); }),
-        ]);
-        clearTimeout(timer);
-      }
+      const ms = this.#o.closeTimeoutMs ?? (cutOff ? 2_000 : 30_000);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all([...engines.map((e) => e.close().catch(() => {})), this.#publisher.close().catch(() => {})]),
+        new Promise<void>((r) => { timer = setTimeout(r, ms); }),
+      ]);
+      clearTimeout(timer);
       await this.#dispatchers.close();
     })();
     return this.#stopping;

@@ -304,12 +304,18 @@ test('hash-known requests go to the engine (name, URI, Filename) and are answere
   assert.equal(s.calls[0]!.entry.output, join(work, 'partial-p0_1%3a1.0_all.deb'));
   assert.equal(s.calls[0]!.entry.name, 'partial-p0_1%3a1.0_all.deb');
   // finish in reverse order, one failing like a 404 from the mirror, one with wrong bytes everywhere
-  s.calls[3]!.resolve(s.result(s.calls[3]!.entry, 123));
-  s.calls[2]!.reject(new NotFoundError('could not fetch p3: no peer found; cdn http://mirror.example/…: HTTP 404'));
-  s.calls[1]!.reject(new ChecksumMismatchError(hashes[1]!, '', 'no source sent the right bytes'));
-  s.calls[0]!.resolve(s.result(s.calls[0]!.entry, 123));
-  await until(() => out.filter((m) => m.code === 201 || m.code === 400).length === 4);
-  const answers = out.filter((m) => m.code === 201 || m.code === 400);
+  const answered = () => out.filter((m) => m.code === 201 || m.code === 400);
+  const steps: Array<() => void> = [
+    () => s.calls[3]!.resolve(s.result(s.calls[3]!.entry, 123)),
+    () => s.calls[2]!.reject(new NotFoundError('could not fetch p3: no peer found; cdn http://mirror.example/…: HTTP 404')),
+    () => s.calls[1]!.reject(new ChecksumMismatchError(hashes[1]!, '', 'no source sent the right bytes')),
+    () => s.calls[0]!.resolve(s.result(s.calls[0]!.entry, 123)),
+  ];
+  for (const [i, step] of steps.entries()) {
+    step();
+    await until(() => answered().length === i + 1);
+  }
+  const answers = answered();
   assert.deepEqual(answers.map((m) => m.get('URI')), [uris[3], uris[2], uris[1], uris[0]]);
   assert.deepEqual(answers.map((m) => m.code), [201, 400, 400, 201]);
   assert.equal(answers[0]!.get('SHA256-Hash'), hashes[3]);
