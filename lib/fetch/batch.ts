@@ -28,11 +28,12 @@
  */
 import { copyFile, rename, unlink } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
-import { basename as pathBasename } from 'node:path';
+import { basename as pathBasename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import type { Agent } from 'undici';
 import type { ControlClient } from '../control/client.js';
+import { MAX_PEERS_HASHES } from '../control/api.js';
 import { ChecksumMismatchError, NotFoundError, PassimError, UsageError } from '../core/errors.js';
 import { validateBasename } from '../core/basename.js';
 import { resolvePaths } from '../core/paths.js';
@@ -151,8 +152,9 @@ export class FetchBatch implements FetchBatchLike {
   #daemonGone = false;
   #session?: Promise<MdnsSession>;
   #finders?: Promise<BrowseMany[]>;
-  #gather: Job[] = [];
+  #gather: Array<{ job: Job; resolve: (r: Round) => void; reject: (e: unknown) => void }> = [];
   #gatherTimer?: NodeJS.Timeout;
+  #gatherStart?: number;
   readonly #jobs = new Set<Promise<unknown>>();
   readonly #rounds = new Set<Promise<unknown>>();
   readonly #leaders = new Map<string, Job>();
@@ -184,7 +186,15 @@ export class FetchBatch implements FetchBatchLike {
     } catch (err) {
       return Promise.reject(err);
     }
-    const run = this.#prepare(job);
+    // the first entry for a hash fetches it, in the round being gathered; a later one copies it
+    const leader = this.#leaders.get(job.sha256);
+    let round: Promise<Round> | undefined;
+    if (leader) job.leader = leader;
+    else {
+      this.#leaders.set(job.sha256, job);
+      round = this.#join(job);
+    }
+    const run = this.#prepare(job, round);
     this.#jobs.add(run);
     void run.finally(() => this.#jobs.delete(run));
     return job.promise;
@@ -213,47 +223,49 @@ export class FetchBatch implements FetchBatchLike {
     return { entry, sha256, name, out: { dir: '' }, t0: performance.now(), promise, resolve, reject };
   }
 
-  /** Resolves the output, joins a round (or follows the job already fetching the hash), runs. */
-  async #prepare(job: Job): Promise<void> {
+  /** Resolves the output, then fetches in its round (or copies what the leader fetched). */
+  async #prepare(job: Job, round: Promise<Round> | undefined): Promise<void> {
+    round?.catch(() => {}); // an output error below must not leave it unhandled
     try {
-      const output = job.entry.output ?? (this.#o.outputDir !== undefined ? joinDir(this.#o.outputDir, job.name) : undefined);
+      const output = job.entry.output ?? (this.#o.outputDir !== undefined ? join(this.#o.outputDir, job.name) : undefined);
       job.out = await resolveOutput(output, job.name);
       if (job.out.final) {
         if (this.#outputs.has(job.out.final)) throw new UsageError(`two entries write ${job.out.final}`);
         this.#outputs.add(job.out.final);
       }
-      const leader = this.#leaders.get(job.sha256);
-      if (leader && leader.out.final) {
-        job.leader = leader;
-        job.resolve(await this.#follow(job, leader));
-        return;
-      }
-      this.#leaders.set(job.sha256, job);
-      const round = await this.#join(job);
-      job.resolve(await this.#fetch(job, round));
+      if (job.leader) job.resolve(await this.#follow(job, job.leader));
+      else job.resolve(await this.#fetch(job, await round!));
     } catch (err) {
       job.reject(err);
     }
   }
 
-  /** Waits up to gatherMs for more entries, so entries added one by one share a round. */
+  /**
+   * Entries added close together share a round: the round starts `gatherMs` after the last entry
+   * added (apt sends its requests one by one), at most 10 × gatherMs after the first.
+   */
   #join(job: Job): Promise<Round> {
     return new Promise<Round>((resolve, reject) => {
-      (job as Job & { join?: [typeof resolve, typeof reject] }).join = [resolve, reject];
-      this.#gather.push(job);
-      this.#gatherTimer ??= setTimeout(() => this.#startRound(), this.#o.gatherMs ?? 5);
+      this.#gather.push({ job, resolve, reject });
+      const gather = this.#o.gatherMs ?? 5;
+      const now = performance.now();
+      this.#gatherStart ??= now;
+      if (this.#gatherTimer) clearTimeout(this.#gatherTimer);
+      const wait = Math.max(0, Math.min(gather, this.#gatherStart + 10 * gather - now));
+      this.#gatherTimer = setTimeout(() => this.#startRound(), wait);
     });
   }
 
   #startRound(): void {
     this.#gatherTimer = undefined;
-    const jobs = this.#gather.splice(0);
-    const r = this.#round(jobs).then(
+    this.#gatherStart = undefined;
+    const waiting = this.#gather.splice(0);
+    const r = this.#round(waiting.map((w) => w.job)).then(
       (round) => {
-        for (const j of jobs) (j as Job & { join?: [(r: Round) => void, unknown] }).join![0](round);
+        for (const w of waiting) w.resolve(round);
       },
       (err) => {
-        for (const j of jobs) (j as Job & { join?: [unknown, (e: unknown) => void] }).join![1](err);
+        for (const w of waiting) w.reject(err);
       },
     );
     this.#rounds.add(r);
@@ -303,11 +315,14 @@ export class FetchBatch implements FetchBatchLike {
     if (daemon) {
       try {
         const c = await this.#controlClient();
-        const reply = await withTimeout(c.peers(hashes), this.#o.localTimeoutMs ?? CONTROL_TIMEOUT_MS, 'the daemon did not answer in time');
-        for (const h of hashes) {
-          const list = reply.peers[h];
-          if (!Array.isArray(list)) continue;
-          for (const p of list) if (usable(p) && round.queues.get(h)!.push(p)) round.cached.add(h);
+        for (let i = 0; i < hashes.length; i += MAX_PEERS_HASHES) {
+          const chunk = hashes.slice(i, i + MAX_PEERS_HASHES);
+          const reply = await withTimeout(c.peers(chunk), this.#o.localTimeoutMs ?? CONTROL_TIMEOUT_MS, 'the daemon did not answer in time');
+          for (const h of chunk) {
+            const list = reply.peers[h];
+            if (!Array.isArray(list)) continue;
+            for (const p of list) if (usable(p) && round.queues.get(h)!.push(p)) round.cached.add(h);
+          }
         }
       } catch {
         /* no cache: every hash goes to the finders */
@@ -526,10 +541,6 @@ export class FetchBatch implements FetchBatchLike {
     await this.#control?.destroy().catch(() => {});
     await Promise.all([this.#peerAgent, this.#cdnAgent].map((a) => a.destroy().catch(() => {})));
   }
-}
-
-function joinDir(dir: string, name: string): string {
-  return dir.endsWith('/') ? `${dir}${name}` : `${dir}/${name}`;
 }
 
 function describe(s: { source: Source['kind']; url: string }): string {

@@ -20,8 +20,10 @@ export interface FetchOptions {
   name: string;
   /** expected sha256 (any case); or give sha256Url */
   sha256?: string;
-  /** checksum file to read the sha256 for `name` from (verified TLS) */
+  /** checksum file to read the sha256 for `name` from (verified TLS; https unless insecureChecksumUrl) */
   sha256Url?: string;
+  /** accept an http:// sha256Url: anyone on the path could swap file and hash together */
+  insecureChecksumUrl?: boolean;
   /** CDN URLs, tried in order after the peers */
   cdn: string[];
   /** target path; '-' = stdout; an existing directory = <dir>/<name>; default ./<name> */
@@ -77,6 +79,9 @@ export async function fetchFile(opts: FetchOptions): Promise<FetchResult> {
   const name = validateBasename(opts.name);
   if (opts.sha256 && opts.sha256Url) throw new UsageError('give either a sha256 or a sha256 URL, not both');
   if (!opts.sha256 && !opts.sha256Url) throw new UsageError('a sha256 is required (--sha256 or --sha256-url)');
+  if (opts.sha256Url && !/^https:/i.test(opts.sha256Url) && !opts.insecureChecksumUrl) {
+    throw new UsageError(`the checksum URL ${opts.sha256Url} is not https: anyone on the path could swap the file and its hash together (use https, or accept the risk explicitly)`);
+  }
   const sha256 = opts.sha256 ? normaliseSha256(opts.sha256) : undefined;
   const emit = (ev: FetchProgress) => opts.onProgress?.(ev);
   const batch = new FetchBatch({
