@@ -40,7 +40,7 @@ export async function measure(ctx: Ctx): Promise<Row[]> {
   try {
     const dB = await ctx.daemon(B, { conf: 'Cooldown=0' });
     const source = `deb [trusted=yes] ${mirror.url('/debian')} stable main`;
-    const prof: Record<string, string> = process.env.BENCH_CPU_PROF ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_CPU_PROF}` } : {};
+    const prof: Record<string, string> = process.env.BENCH_CPU_PROF ? { PASSIM_APT_NODE_ARGS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_CPU_PROF}` } : {};
     const plainSb = await aptSandbox(await mkdtemp(join(dir, 'plain-')), source, { method: null });
     const passimSb = await aptSandbox(await mkdtemp(join(dir, 'passim-')), source, { env: { PASSIM_SOCKET: dB.socket, ...prof } });
     const pkgs = repo.debs.map((d) => d.pkg);

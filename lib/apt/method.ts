@@ -17,6 +17,7 @@ import type { Readable } from 'node:stream';
 import { isValidBasename } from '../core/basename.js';
 import { sha256File } from '../core/sha256.js';
 import type { FetchBatchLike } from '../fetch/batch-api.js';
+import type { FetchResult } from '../fetch/result.js';
 import { AptConfig } from './config.js';
 import { createEngine, type EngineFactory } from './engine.js';
 import { engineFailure } from './failures.js';
@@ -159,7 +160,18 @@ export class AptMethod {
     this.#send(reply.uriStart(req.uri, { size: req.expectedSize }));
     try {
       const name = storeName(req, url);
-      const r = await engine.add({ sha256, name, urls: [url.href], output: req.filename });
+      // the batch reaches the mirror directly with the system's CAs: when apt's configuration says
+      // otherwise (a proxy, its own CA, no verification), the batch asks the LAN only and the
+      // mirror is asked as apt's settings say (#viaMirror, verified against the sha256)
+      const own = this.#ownMirrorPath(url);
+      let r: FetchResult;
+      try {
+        r = await engine.add({ sha256, name, urls: own ? [] : [url.href], output: req.filename });
+      } catch (err) {
+        if (!own || (err as { code?: string }).code !== 'PASSIM_NOT_FOUND') throw err;
+        await this.#viaMirror(req, url, { sha256, name });
+        return;
+      }
       // opened before apt hears of it (apt may move it at once), shared with the LAN afterwards
       if (r.source !== 'local') await this.#publisher.hold(req.filename, { name, sha256: r.sha256, size: r.size });
       this.#send(reply.log(req.uri, `${r.source}${r.peer ? ` ${r.peer}` : ''} in ${r.ms} ms`));
@@ -184,7 +196,18 @@ export class AptMethod {
     return this.#engine;
   }
 
-  async #viaMirror(req: AcquireRequest, url: URL): Promise<void> {
+  /** apt's configuration asks for a proxy or its own TLS settings for this URL */
+  #ownMirrorPath(url: URL): boolean {
+    if (this.config.proxyFor(url, this.#o.env ?? process.env)) return true;
+    if (url.protocol !== 'https:') return false;
+    return this.config.method('https', 'CaInfo', url.hostname) !== undefined || !this.config.methodBool('https', 'Verify-Peer', url.hostname, true);
+  }
+
+  /**
+   * Straight to the mirror. `known`: a hash-known request the LAN did not have — verified against
+   * its sha256 before it gets the file name, then published like any file from the mirror.
+   */
+  async #viaMirror(req: AcquireRequest, url: URL, known?: { sha256: string; name: string }): Promise<void> {
     try {
       const dispatcher = await this.#dispatchers.for(url);
       const wanted = APT_HASHES.filter((h) => req.expected[h]);
@@ -197,8 +220,10 @@ export class AptMethod {
         dispatcher,
         timeoutMs: this.#dispatchers.timeoutMs(url),
         userAgent: this.config.method(url.protocol.slice(0, -1), 'User-Agent', url.hostname),
+        expectedSha256: known?.sha256,
         signal: this.#ac.signal,
-        onStart: (size, lastModified) => this.#send(reply.uriStart(req.uri, { size, lastModified })),
+        // a hash-known request had its 200 already
+        onStart: known ? undefined : (size, lastModified) => this.#send(reply.uriStart(req.uri, { size, lastModified })),
       });
       if (r.imsHit) {
         this.#send(reply.uriDone(req.uri, { filename: req.filename, lastModified: r.lastModified, imsHit: true }));
@@ -212,6 +237,7 @@ export class AptMethod {
         this.#send(reply.uriFailure(req.uri, { message: `Hash Sum mismatch (${wrong ?? 'size'})`, failReason: 'HashSumMismatch' }));
         return;
       }
+      if (known) await this.#publisher.hold(req.filename, { name: known.name, sha256: known.sha256, size: r.size });
       this.#send(reply.uriDone(req.uri, { filename: req.filename, size: r.size, lastModified: r.lastModified, hashes: r.hashes }));
     } catch (err) {
       this.#send(reply.uriFailure(req.uri, err instanceof MirrorError ? err.failure : networkFailure(err)));

@@ -32,6 +32,8 @@ export interface MirrorFetchOptions {
   maximumSize?: number;
   /** hashes to report besides SHA256 (those apt expects) */
   hashes: readonly AptHash[];
+  /** when known: bytes that do not hash to it never get the file name (HashSumMismatch) */
+  expectedSha256?: string;
   dispatcher: Dispatcher;
   /** connect, headers and idle-body timeout (apt's Acquire::http::Timeout) */
   timeoutMs: number;
@@ -172,11 +174,14 @@ export async function mirrorFetch(o: MirrorFetchOptions): Promise<MirrorResult> 
     if (contentLength !== undefined && size !== contentLength) {
       throw new MirrorError({ message: `got ${size} bytes, Content-Length ${contentLength}`, transient: true });
     }
+    const hashes: Partial<Record<AptHash, string>> = {};
+    for (const [name, h] of hashers) hashes[name] = h.digest('hex');
+    if (o.expectedSha256 && hashes.SHA256 !== o.expectedSha256) {
+      throw new MirrorError({ message: `Hash Sum mismatch: the mirror sent ${size} bytes with sha256 ${hashes.SHA256!.slice(0, 12)}…`, failReason: 'HashSumMismatch' });
+    }
     if (lastModified) await utimes(tmp, lastModified, lastModified);
     await rename(tmp, o.filename);
     tmp = undefined;
-    const hashes: Partial<Record<AptHash, string>> = {};
-    for (const [name, h] of hashers) hashes[name] = h.digest('hex');
     return { imsHit: false, size, lastModified, hashes };
   } catch (err) {
     if (err instanceof MirrorError) throw err;

@@ -364,3 +364,50 @@ async function forwardProxy(seen: string[]): Promise<{ server: Server; port: num
   await once(server, 'listening');
   return { server, port: (server.address() as { port: number }).port };
 }
+
+test('with a proxy configured, a hash-known file the LAN does not have comes from the mirror through the proxy, verified before it gets the name', async () => {
+  const seen: string[] = [];
+  const proxy = await forwardProxy(seen);
+  const input = new PassThrough();
+  const out: Message[] = [];
+  const reader = new MessageReader();
+  const asked: BatchEntry[] = [];
+  const engine: FetchBatchLike = {
+    add: async (entry) => {
+      asked.push(entry);
+      throw new NotFoundError('could not fetch: no peer found');
+    },
+    close: async () => {},
+  };
+  const method = new AptMethod({ input, output: { write: (t: string) => out.push(...reader.push(t)) }, engine: async () => engine, socketPath: join(work, 'none.sock') });
+  const running = method.run();
+  try {
+    input.write(config([`Acquire::http::Proxy=http://127.0.0.1:${proxy.port}/`]));
+    const uri = mirror.url(DEB_URI_PATH);
+    const good = join(work, 'proxied-good.deb');
+    const bad = join(work, 'proxied-bad.deb');
+    input.write(acquire({ URI: uri, Filename: good, 'Expected-SHA256': sha256(deb), 'Expected-Checksum-FileSize': String(deb.length) }));
+    const done = await next(out, (m) => (m.code === 201 || m.code === 400) && m.get('Filename') === good);
+    assert.equal(done.code, 201, done.get('Message'));
+    assert.deepEqual(asked.map((e) => e.urls), [[]], 'the batch was asked for the LAN only');
+    assert.deepEqual(seen, [uri], 'the mirror through the proxy');
+    assert.equal(done.get('SHA256-Hash'), sha256(deb));
+    assert.ok((await readFile(good)).equals(deb));
+    // the mirror's bytes do not match what apt expects: no file under the name, HashSumMismatch
+    input.write(acquire({ URI: uri, Filename: bad, 'Expected-SHA256': sha256('something else') }));
+    const f = await next(out, (m) => m.code === 400);
+    assert.equal(f.get('FailReason'), 'HashSumMismatch');
+    assert.equal(await stat(bad).catch(() => undefined), undefined);
+    assert.deepEqual((await readdir(work)).filter((n) => n.includes('.passim-')), [], 'no temp file left');
+  } finally {
+    input.end();
+    await running;
+    proxy.server.close();
+    proxy.server.closeAllConnections();
+  }
+});
+
+async function next(out: Message[], pred: (m: Message) => boolean): Promise<Message> {
+  await until(() => out.some(pred));
+  return out.find(pred)!;
+}
