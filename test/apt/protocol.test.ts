@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { MessageReader, parseMessage, formatMessage, type Message } from '../../lib/apt/messages.js';
@@ -28,6 +28,7 @@ import { capabilities } from '../../lib/apt/replies.js';
 let work: string;
 let mirror: Mirror;
 const deb = Buffer.from('a package with an epoch and a plus in its path\n'.repeat(100));
+const REPO = resolve(import.meta.dirname, '../..');
 const DEB_PATH = '/debian/pool/main/a+b/libfoo_1:2.0_all.deb';
 const DEB_URI_PATH = '/debian/pool/main/a%2Bb/libfoo_1%3a2.0_all.deb';
 const release = Buffer.from('Origin: test\nSuite: stable\n');
@@ -247,6 +248,31 @@ test('started under another name (a symlink called https): the scheme comes from
   assert.equal((await m.next((x) => x.code === 201 || x.code === 400)).code, 201);
   m.proc.stdin!.end();
   assert.equal(await m.exit(), 0);
+});
+
+test('installed as a copy (/usr/lib/apt/methods/passim): finds passim through the `passim` on PATH; with none, apt\'s own http method answers', async () => {
+  const dir = await mkdtemp(join(work, 'installed-'));
+  await mkdir(join(dir, 'methods'));
+  await mkdir(join(dir, 'bin'));
+  await copyFile(METHOD, join(dir, 'methods/passim'));
+  await chmod(join(dir, 'methods/passim'), 0o755);
+  await symlink(join(REPO, 'bin/passim.js'), join(dir, 'bin/passim'));
+  const nodeDir = dirname(process.execPath);
+  const m = new MethodProc(join(dir, 'methods/passim'), { PATH: `${join(dir, 'bin')}:${nodeDir}:/usr/bin:/bin` });
+  assert.equal((await m.next()).get('Version'), '1.0 (passim)');
+  const uri = mirror.url('/debian/dists/stable/Release');
+  m.send(acquire({ URI: uri, Filename: join(dir, 'Release') }));
+  assert.equal((await m.next((x) => x.code === 201 || x.code === 400)).code, 201);
+  m.proc.stdin!.end();
+  assert.equal(await m.exit(), 0);
+  if (!(await stat('/usr/lib/apt/methods/http').catch(() => undefined))) return;
+  // no passim on PATH (and the copy is not in a passim tree): apt keeps working through its own method
+  const fallback = new MethodProc(join(dir, 'methods/passim'), { PATH: `${nodeDir}:/usr/bin:/bin` });
+  const caps = await fallback.next();
+  assert.equal(caps.code, 100);
+  assert.doesNotMatch(caps.get('Version') ?? '', /passim/);
+  fallback.proc.kill('SIGINT');
+  await fallback.proc;
 });
 
 test('reader: messages split anywhere, \\r\\n, continuation lines, repeated keys; config: %-quoted items, apt\'s lookup order', () => {
