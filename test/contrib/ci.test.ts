@@ -94,8 +94,10 @@ test('passim-ci-fetch: wrong bytes from the CDN → exit 4 and no file, with and
   for (const withPassim of [true, false]) {
     const out = join(root, `liar-${withPassim}`);
     await mkdir(out);
+    const asked = cdn.count('/data/liar.bin');
     const r = await run(SCRIPT, ['-o', out, cdn.url('/data/liar.bin'), sha256(data)], { env: scriptEnv(d, cdn, withPassim ? bin : undefined) });
     assert.equal(r.code, 4, `${withPassim}: ${r.stderr}`);
+    assert.equal(cdn.count('/data/liar.bin'), asked + 1, 'a mismatch passim reported is not downloaded again by curl');
     assert.deepEqual(await readdir(out), [], 'no partial or unverified file left');
   }
   const bad = await run(SCRIPT, [cdn.url('/data/set-7.bin'), 'nothex'], { env: scriptEnv(d, cdn, bin) });

@@ -101,12 +101,13 @@ function repomdFiles(xml: string): Array<{ type: string; href: string }> {
 }
 
 async function wrapper(h: LanHost, d: TestDaemon, bin: string, args: string[]) {
+  const t0 = Date.now();
   const r = await h.exec(SCRIPT, args, {
     env: { PATH: `${bin}:${process.env.PATH}`, HOME: process.env.HOME ?? '/root', PASSIM_SOCKET: d.socket },
     extendEnv: false,
     encoding: 'utf8',
   });
-  return { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
+  return { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - t0 };
 }
 
 function dnfArgs(dest: string, name: string): string[] {
@@ -138,7 +139,7 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-test('dnf-passim on two hosts: B gets the repodata and rpms from A (0 mirror requests), one passim fetch per run, and the real dnf installs from it', { skip }, async () => {
+test('dnf-passim on two hosts: B gets the repodata and rpms from A (0 mirror requests), one passim fetch per run, and the real dnf installs from it', { skip }, async (t) => {
   const base = mirror.url('/repo');
   const repomd = served.get('repodata/repomd.xml')!.toString('utf8');
   const data = repomdFiles(repomd);
@@ -161,6 +162,7 @@ test('dnf-passim on two hosts: B gets the repodata and rpms from A (0 mirror req
   const heldA = await daemonHashes(dA);
   for (const k of [...wanted.map((f) => f.href), ...needed]) assert.ok(heldA.has(sha256(served.get(k)!)), `${k} published on A`);
   const afterA = (await mirror.hits()).length;
+  t.diagnostic(`A: metadata ${mA.ms} ms, packages ${pA.ms} ms`);
 
   // B: the same two runs; only repomd.xml (and the .asc probe) go to the mirror
   const destB = join(work, 'b/repo');
@@ -168,6 +170,7 @@ test('dnf-passim on two hosts: B gets the repodata and rpms from A (0 mirror req
   assert.equal(mB.code, 0, mB.stderr);
   const pB = await wrapper(B, dB, binB, ['packages', base, destB, 'passim-hello', 'passim-lib']);
   assert.equal(pB.code, 0, pB.stderr);
+  t.diagnostic(`B: metadata ${mB.ms} ms, packages ${pB.ms} ms`);
   const fetchesB = await fetchCalls(binB);
   assert.equal(fetchesB.length, 2, `B: one passim fetch per run: ${fetchesB.join(' | ')}`);
   assert.ok(fetchesB.every((c) => c.startsWith('fetch --from - ')), fetchesB.join(' | '));
