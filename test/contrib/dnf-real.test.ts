@@ -12,6 +12,8 @@
  *      0 requests to M for them. Then the real dnf on what B has: `makecache` and
  *      `install --downloadonly` through `--repofrompath=lan,file://DEST`; and, as a control that
  *      dnf does check, the same with one rpm altered, which dnf refuses.
+ *   With `metadata --metalink` (a metalink in mirrormanager's format on M gives repomd.xml's
+ *   sha256), repomd.xml too comes by hash: A from M, B from A; B asks M only for the metalink.
  *
  * Each wrapper run is one `passim fetch` process (counted through a PATH shim). Root only (skips
  * without netns; throws in CI); skips outside CI when dnf, rpmbuild or createrepo_c is missing.
@@ -22,6 +24,7 @@ import { cp, mkdir, readFile, readdir, rm, writeFile, open } from 'node:fs/promi
 import { join } from 'node:path';
 import { accessSync, constants } from 'node:fs';
 import { execa } from 'execa';
+import { createHash } from 'node:crypto';
 import { createLan, netnsSkip, type Lan, type LanHost } from '../helpers/netns.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { startHttpMirror, type HttpMirror } from '../helpers/http-mirror.js';
@@ -90,9 +93,42 @@ async function buildRepo(dir: string): Promise<void> {
   await cp(join(top, 'RPMS/noarch'), join(dir, 'Packages'), { recursive: true });
   const c = await execa('createrepo_c', ['--quiet', dir], { reject: false });
   assert.equal(c.exitCode, 0, `createrepo_c: ${c.stderr}`);
+  await writeFile(join(dir, '..', 'metalink.xml'), metalink(await readFile(join(dir, 'repodata/repomd.xml'))));
   for (const sub of ['repodata', 'Packages']) {
     for (const f of await readdir(join(dir, sub))) served.set(`${sub}/${f}`, await readFile(join(dir, sub, f)));
   }
+}
+
+/** A metalink as mirrormanager writes one: repomd.xml's hashes, then an older version's (alternates). */
+function metalink(repomd: Buffer): string {
+  const hashes = (b: Buffer) => ['md5', 'sha1', 'sha256', 'sha512']
+    .map((h) => `        <hash type="${h}">${createHash(h).update(b).digest('hex')}</hash>`).join('\n');
+  const older = Buffer.concat([repomd, Buffer.from('<!-- an older revision -->\n')]);
+  return `<?xml version="1.0" encoding="utf-8"?>
+<metalink version="3.0" xmlns="http://www.metalinker.org/" type="dynamic" generator="mirrormanager" xmlns:mm0="http://fedorahosted.org/mirrormanager">
+  <files>
+    <file name="repomd.xml">
+      <mm0:timestamp>1700000100</mm0:timestamp>
+      <size>${repomd.length}</size>
+      <verification>
+${hashes(repomd)}
+      </verification>
+      <mm0:alternates>
+        <mm0:alternate>
+          <mm0:timestamp>1700000000</mm0:timestamp>
+          <size>${older.length}</size>
+          <verification>
+${hashes(older)}
+          </verification>
+        </mm0:alternate>
+      </mm0:alternates>
+      <resources maxconnections="1">
+        <url protocol="http" type="http" location="XX" preference="100">http://mirror.invalid/repo/repodata/repomd.xml</url>
+      </resources>
+    </file>
+  </files>
+</metalink>
+`;
 }
 
 /** "TYPE HREF" of every <data> in repomd.xml (createrepo_c's layout: one element per line). */
@@ -204,4 +240,32 @@ test('dnf-passim on two hosts: B gets the repodata and rpms from A (0 mirror req
   const refused = await B.exec('dnf', [...dnfArgs(bad, 'bad'), 'install', '--downloadonly', 'passim-hello'], { encoding: 'utf8' });
   assert.notEqual(refused.exitCode, 0, refused.stdout);
   assert.match(`${refused.stdout}\n${refused.stderr}`, /incorrect checksum/);
+});
+
+test('dnf-passim metadata --metalink: repomd.xml by the metalink\'s sha256 too; B asks the mirror only for the metalink', { skip }, async () => {
+  const base = mirror.url('/repo');
+  const ml = mirror.url('/metalink.xml');
+  const destA = join(work, 'a/repo-ml');
+  const destB = join(work, 'b/repo-ml');
+  const mA = await wrapper(A, dA, binA, ['metadata', '--metalink', ml, base, destA]);
+  assert.equal(mA.code, 0, mA.stderr);
+  assert.ok((await daemonHashes(dA)).has(sha256(served.get('repodata/repomd.xml')!)), 'repomd.xml published on A (it came by hash)');
+  const before = (await mirror.hits()).length;
+  const callsB = (await fetchCalls(binB)).length;
+  const mB = await wrapper(B, dB, binB, ['metadata', '--metalink', ml, base, destB]);
+  assert.equal(mB.code, 0, mB.stderr);
+  const hits = (await mirror.hits()).slice(before);
+  assert.deepEqual([...new Set(hits)].sort(), ['/metalink.xml', '/repo/repodata/repomd.xml.asc'], `B: ${hits.join(' ')}\n${mB.stderr}`);
+  assert.equal((await fetchCalls(binB)).length - callsB, 2, 'two batches: repomd.xml, then what it lists');
+  assert.ok((await readFile(join(destB, 'repodata/repomd.xml'))).equals(served.get('repodata/repomd.xml')!));
+  const mc = await B.exec('dnf', [...dnfArgs(destB, 'ml'), 'makecache'], { encoding: 'utf8' });
+  assert.equal(mc.exitCode, 0, `dnf makecache: ${mc.stdout}\n${mc.stderr}`);
+
+  // a metalink naming a repomd.xml nobody has: the mirror's does not match → exit 4, DEST untouched
+  const liar = join(work, 'mirror/liar.xml');
+  await writeFile(liar, metalink(Buffer.from('not this repository\n')));
+  const destC = join(work, 'b/repo-liar');
+  const bad = await wrapper(B, dB, binB, ['metadata', '--metalink', mirror.url('/liar.xml'), base, destC]);
+  assert.equal(bad.code, 4, bad.stderr);
+  assert.deepEqual(await readdir(join(destC, 'repodata')), [], 'nothing written');
 });
