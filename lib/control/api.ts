@@ -70,6 +70,9 @@ export const ROUTES = {
   peers: '/peers',
 } as const;
 
+/** Most hashes one `POST /peers` may ask about (a client with more splits them). */
+export const MAX_PEERS_HASHES = 4096;
+
 /**
  * Largest max-age (seconds) and share-limit: upstream keeps both as a uint32 xattr (the store
  * keeps 2^32-1 aside). 0 means never expires / unlimited.

@@ -11,10 +11,11 @@ import { lockStateDir, type StateLock } from './state-lock.js';
 import { Store } from '../store/store.js';
 import { startHttpsServer } from '../http/server.js';
 import { Responder } from '../discovery/responder.js';
-import { browse } from '../discovery/browser.js';
+import { PeerCache } from '../discovery/peer-cache.js';
+import { lookupPeer, mdnsFinder, type PeerFinder } from '../discovery/peer-lookup.js';
 import { startControlServer } from '../control/server.js';
 import { ClaimTable } from '../control/claims.js';
-import type { StatusReply } from '../control/api.js';
+import type { PeersReply, StatusReply } from '../control/api.js';
 import type { ItemInfo } from '../store/types.js';
 import type { DaemonConfig } from '../core/config.js';
 
@@ -45,6 +46,13 @@ export class Daemon {
   private responder?: Responder;
   /** local fetches' in-progress claims, advertised for herd suppression (lib/fetch/herd.ts) */
   private readonly claims: ClaimTable;
+  /** peers heard on mDNS (and fed by other finders): answers POST /peers and the loopback lookup */
+  readonly peerCache: PeerCache;
+  /**
+   * where the loopback lookup looks when the cache has no peer, all at once (peer-lookup.ts):
+   * mDNS; a second source of peers (a wide-area DNS zone) adds its finder here and feeds the cache
+   */
+  readonly peerFinders: PeerFinder[];
   private metered: boolean;
   private stopping?: Promise<void>;
   private reloading: Promise<void> = Promise.resolve();
@@ -57,6 +65,16 @@ export class Daemon {
       enabled: () => this.advertising && this.responder?.state === 'running',
       logger: log,
     });
+    this.peerCache = new PeerCache({
+      isOwnInstance: (instance) => instance.toLowerCase() === this.instanceName.toLowerCase(),
+      ipv6: settings.config.ipv6,
+      logger: log,
+    });
+    this.peerFinders = [mdnsFinder(() => ({
+      interfaces: this.settings.config.interfaces.length ? this.settings.config.interfaces : undefined,
+      ipv6: this.settings.config.ipv6,
+      excludeInstances: this.instanceName ? [this.instanceName] : [],
+    }), this.peerCache)];
   }
 
   get port(): number {
@@ -118,7 +136,10 @@ export class Daemon {
         instanceName: this.hooks.instanceName,
         hostName: hostname(),
         logger: this.log,
+        onResponse: (msg, from) => this.peerCache.ingest(msg, from),
       });
+      const responder = this.responder;
+      this.peerCache.start((q) => responder.query(q.questions, q.link));
 
       this.control = await startControlServer({
         socketPath: paths.socketPath,
@@ -126,6 +147,7 @@ export class Daemon {
         status: () => this.status(),
         setMetered: (on: boolean) => this.setMetered(on),
         claims: this.claims,
+        peers: (hashes) => this.knownPeers(hashes),
         logger: this.log,
       });
 
@@ -223,23 +245,27 @@ export class Daemon {
     this.log.info(`reloaded ${configPath}: ${changed.length ? `applied ${changed.join(', ')}` : 'no live setting changed'}; static dirs rescanned`);
   }
 
-  private async findPeer(hash: string): Promise<{ address: string; port: number } | undefined> {
-    const own = this.responder?.instanceName;
-    for await (const peer of browse(hash, {
-      timeoutMs: 1500,
-      interfaces: this.settings.config.interfaces.length ? this.settings.config.interfaces : undefined,
-      ipv6: this.settings.config.ipv6,
-      excludeInstances: own ? [own] : [],
-    })) {
-      return { address: peer.address, port: peer.port };
+  /** POST /peers: live peers the cache knows for each hash (only hashes that have one). */
+  private knownPeers(hashes: string[]): PeersReply['peers'] {
+    const out: PeersReply['peers'] = {};
+    for (const h of hashes) {
+      const peers = this.peerCache.lookup(h);
+      if (peers.length) out[h] = peers.map(({ address, port, instance, host }) => ({ address, port, instance, host }));
     }
-    return undefined;
+    return out;
+  }
+
+  /** The loopback lookup (302 or 404): the cache first, else the finders for ≤ LOOKUP_WINDOW_MS. */
+  private async findPeer(hash: string): Promise<{ address: string; port: number } | undefined> {
+    const peer = await lookupPeer(hash, { cache: this.peerCache, finders: this.peerFinders });
+    return peer && { address: peer.address, port: peer.port };
   }
 
   /** Goodbyes first (peers stop asking), then stop serving, then flush the store. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       const steps: Array<[string, (() => Promise<void>) | undefined]> = [
+        ['peer cache', async () => this.peerCache.stop()],
         ['mDNS responder', this.responder && (() => this.responder!.stop())],
         ['control socket', this.control && (() => this.control!.close())],
         ['D-Bus service', this.dbus && (() => this.dbus!.close())],
