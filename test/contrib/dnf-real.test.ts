@@ -2,7 +2,7 @@
  * contrib/dnf/dnf-passim with the real rpm tool chain and the real dnf, on a LAN of network
  * namespaces (test/helpers/netns.ts):
  *
- *   M  a plain-HTTP mirror (test/helpers/http-dir-server.ts) over an rpm-md repository the test
+ *   M  a plain-HTTP mirror (test/helpers/mirror-server.ts) over an rpm-md repository the test
  *      builds with `rpmbuild -bb` (three small noarch packages, one needing another) and
  *      `createrepo_c`; it logs every request path.
  *   A  `passim serve`; runs `dnf-passim metadata` and `dnf-passim packages`: everything from M,
@@ -27,7 +27,7 @@ import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { createLan, netnsSkip, type Lan, type LanHost } from '../helpers/netns.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { startHttpMirror, type HttpMirror } from '../helpers/http-mirror.js';
+import { startMirror, type Mirror } from '../helpers/mirror-server.js';
 import { passimBinDir, fetchCalls, sha256, tempDir, daemonHashes, REPO } from './helpers.js';
 
 const SCRIPT = join(REPO, 'contrib/dnf/dnf-passim');
@@ -57,12 +57,15 @@ const skip = skipReason();
 let lan: Lan;
 let A: LanHost, B: LanHost, M: LanHost;
 let dA: TestDaemon, dB: TestDaemon;
-let mirror: HttpMirror;
+let mirror: Mirror;
 let work: string;
 let repo: string;
 let binA: string, binB: string;
 /** repo-relative path → bytes, of every file the mirror serves */
 const served = new Map<string, Buffer>();
+
+/** the path of a mirror hit ("<status> <path>") */
+const pathOf = (hit: string) => hit.slice(hit.indexOf(' ') + 1);
 
 /** A noarch spec: one data file of `kb` KiB of base64 text under /usr/share/NAME. */
 function spec(name: string, version: string, kb: number, requires: string[] = []): string {
@@ -158,7 +161,7 @@ before(async () => {
   await buildRepo(repo);
   lan = await createLan(3);
   [A, B, M] = lan.hosts as [LanHost, LanHost, LanHost];
-  mirror = await startHttpMirror(M, join(work, 'mirror'), 8080, join(work, 'mirror.log'));
+  mirror = await startMirror(M, { root: join(work, 'mirror'), port: 8080 });
   [dA, dB] = await Promise.all([startDaemon({ host: A }), startDaemon({ host: B })]);
   binA = await passimBinDir(join(work, 'a'));
   binB = await passimBinDir(join(work, 'b'));
@@ -193,11 +196,11 @@ test('dnf-passim on two hosts: B gets the repodata and rpms from A (0 mirror req
   assert.equal(pA.code, 0, pA.stderr);
   assert.deepEqual(pA.stdout.trim().split('\n').sort(), needed.map((k) => join(destA, k)).sort());
   assert.equal((await fetchCalls(binA)).length, 2, `A: ${(await fetchCalls(binA)).join(' | ')}`);
-  for (const f of wanted) assert.equal(await mirror.count(`/repo/${f.href}`), 1, `A got ${f.href} from the mirror`);
-  for (const k of needed) assert.equal(await mirror.count(`/repo/${k}`), 1, `A got ${k} from the mirror`);
+  for (const f of wanted) assert.equal(mirror.count(`/repo/${f.href}`), 1, `A got ${f.href} from the mirror`);
+  for (const k of needed) assert.equal(mirror.count(`/repo/${k}`), 1, `A got ${k} from the mirror`);
   const heldA = await daemonHashes(dA);
   for (const k of [...wanted.map((f) => f.href), ...needed]) assert.ok(heldA.has(sha256(served.get(k)!)), `${k} published on A`);
-  const afterA = (await mirror.hits()).length;
+  const afterA = mirror.hits.length;
   t.diagnostic(`A: metadata ${mA.ms} ms, packages ${pA.ms} ms`);
 
   // B: the same two runs; only repomd.xml (and the .asc probe) go to the mirror
@@ -210,7 +213,7 @@ test('dnf-passim on two hosts: B gets the repodata and rpms from A (0 mirror req
   const fetchesB = await fetchCalls(binB);
   assert.equal(fetchesB.length, 2, `B: one passim fetch per run: ${fetchesB.join(' | ')}`);
   assert.ok(fetchesB.every((c) => c.startsWith('fetch --from - ')), fetchesB.join(' | '));
-  const hitsB = (await mirror.hits()).slice(afterA);
+  const hitsB = mirror.hits.slice(afterA).map(pathOf);
   assert.deepEqual([...new Set(hitsB)].sort(), ['/repo/repodata/repomd.xml', '/repo/repodata/repomd.xml.asc'],
     `B asked the mirror only for repomd.xml: ${hitsB.join(' ')}\n${mB.stderr}\n${pB.stderr}`);
   for (const k of [...wanted.map((f) => f.href), ...needed, 'repodata/repomd.xml']) {
@@ -250,11 +253,11 @@ test('dnf-passim metadata --metalink: repomd.xml by the metalink\'s sha256 too; 
   const mA = await wrapper(A, dA, binA, ['metadata', '--metalink', ml, base, destA]);
   assert.equal(mA.code, 0, mA.stderr);
   assert.ok((await daemonHashes(dA)).has(sha256(served.get('repodata/repomd.xml')!)), 'repomd.xml published on A (it came by hash)');
-  const before = (await mirror.hits()).length;
+  const before = mirror.hits.length;
   const callsB = (await fetchCalls(binB)).length;
   const mB = await wrapper(B, dB, binB, ['metadata', '--metalink', ml, base, destB]);
   assert.equal(mB.code, 0, mB.stderr);
-  const hits = (await mirror.hits()).slice(before);
+  const hits = mirror.hits.slice(before).map(pathOf);
   assert.deepEqual([...new Set(hits)].sort(), ['/metalink.xml', '/repo/repodata/repomd.xml.asc'], `B: ${hits.join(' ')}\n${mB.stderr}`);
   assert.equal((await fetchCalls(binB)).length - callsB, 2, 'two batches: repomd.xml, then what it lists');
   assert.ok((await readFile(join(destB, 'repodata/repomd.xml'))).equals(served.get('repodata/repomd.xml')!));
