@@ -161,6 +161,7 @@ test('real apt flow: apt-get update from a local HTTPS repo, apt-passim download
 
   const out = join(root, 'apt-download');
   await mkdir(out);
+  const calls0 = (await passimCalls(bin)).length;
   const dl = await run(SCRIPT, ['-d', out, 'download', 'passim-demo'], { env });
   assert.equal(dl.code, 0, dl.stderr);
   assert.ok((await readFile(join(out, 'passim-demo_1.0-1_all.deb'))).equals(deb), 'the .deb arrived verified');
@@ -176,5 +177,6 @@ test('real apt flow: apt-get update from a local HTTPS repo, apt-passim download
   assert.equal(inst.code, 0, `${inst.stdout}\n${inst.stderr}`);
   assert.ok((await readFile(join(apt, 'cache/archives/passim-demo_1.0-1_all.deb'))).equals(deb));
   assert.equal(cdn.count(DEB_URL_PATH), 1, 'neither passim nor apt went to the mirror again');
+  assert.equal((await fetchCalls(bin, calls0)).length, 2, 'one passim fetch for download, one for install');
   assert.match(inst.stdout, /Download complete and in download only mode/);
 });

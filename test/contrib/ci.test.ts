@@ -90,6 +90,20 @@ test('passim-ci-fetch without passim: curl + sha256sum, same verification', asyn
   assert.ok(!(await daemonHashes(d)).has(sha256(data)), 'no passim: nothing published');
 });
 
+test('passim-ci-fetch with a passim too old for --from (usage error): every file by curl, verified', async () => {
+  const old = join(root, 'old-passim');
+  await writeFile(old, '#!/bin/sh\necho "passim: error: Unknown argument: from" >&2\nexit 2\n', { mode: 0o755 });
+  const out = join(root, 'old');
+  await mkdir(out);
+  const asked = cdn.count('/data/set-7.bin');
+  const r = await run(SCRIPT, ['-o', out, cdn.url('/data/set-7.bin'), sha256(data)], { env: scriptEnv(d, cdn, bin, { PASSIM: old }) });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /passim fetch --from exited 2/);
+  assert.ok((await readFile(join(out, 'set-7.bin'))).equals(data));
+  assert.equal(cdn.count('/data/set-7.bin'), asked + 1);
+  assert.deepEqual(await readdir(out), ['set-7.bin'], 'no staging dir left');
+});
+
 test('passim-ci-fetch: wrong bytes from the CDN → exit 4 and no file, with and without passim', async () => {
   for (const withPassim of [true, false]) {
     const out = join(root, `liar-${withPassim}`);
