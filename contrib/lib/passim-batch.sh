@@ -88,9 +88,12 @@ pb_curl() {
 # pb_batch STAGE_PARENT: one `passim fetch --from -` for the first file of each basename;
 # fills $pb_stage; $pb_tmp/plan gets "batch|curl<TAB>SHA<TAB>URL<TAB>PATH" per queued file
 pb_batch() {
-  awk -F '\t' -v have="$pb_have_passim" -v input="$pb_tmp/input" '
+  # what `passim fetch --from` accepts (lib/fetch/batch-list.ts): one bad line would fail the whole
+  # list, so a file passim would refuse goes to curl alone; C locale: length() counts bytes
+  LC_ALL=C awk -F '\t' -v have="$pb_have_passim" -v input="$pb_tmp/input" '
     { n = $3; sub(/.*\//, "", n)
-      ok = have == "true" && n != "" && n != "." && n != ".." && n !~ /[ \t\r\n]/ && length(n) <= 180 && $2 !~ /[ \t\r\n]/
+      ok = have == "true" && length($1) == 64 && $1 !~ /[^0-9a-f]/ && n != "" && n != "." && n != ".." && n !~ /[[:space:][:cntrl:]]/ && length(n) <= 190 &&
+        $2 ~ /^[Hh][Tt][Tt][Pp][Ss]?:\/\/[^\/]/ && $2 !~ /[[:space:][:cntrl:]]/
       if (ok && !(n in seen)) { seen[n] = 1; print $1, n, $2 > input; print "batch\t" $0 }
       else print "curl\t" $0 }' "$pb_queue" >"$pb_tmp/plan"
   pb_stage=
