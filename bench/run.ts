@@ -23,9 +23,10 @@ import * as daemonRss from './measures/daemon-rss.js';
 import * as manyItems from './measures/many-items.js';
 import * as herd from './measures/herd.js';
 import * as batch from './measures/batch.js';
+import * as wrappers from './measures/wrappers.js';
 
 interface Measure { name: string; measure(ctx: Ctx): Promise<Row[]> }
-const MEASURES: Measure[] = [cliStart, hashing, cdnFetch, discovery, peerDownload, daemonRss, manyItems, herd, batch];
+const MEASURES: Measure[] = [cliStart, hashing, cdnFetch, discovery, peerDownload, daemonRss, manyItems, herd, batch, wrappers];
 
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`bench: ${msg}\n`);
