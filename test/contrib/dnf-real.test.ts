@@ -162,7 +162,8 @@ before(async () => {
   lan = await createLan(3);
   [A, B, M] = lan.hosts as [LanHost, LanHost, LanHost];
   mirror = await startMirror(M, { root: join(work, 'mirror'), port: 8080 });
-  [dA, dB] = await Promise.all([startDaemon({ host: A }), startDaemon({ host: B })]);
+  // a loaded machine (shared CI runners) can take long to start two daemons and a mirror at once
+  [dA, dB] = await Promise.all([startDaemon({ host: A, readyTimeout: 60_000 }), startDaemon({ host: B, readyTimeout: 60_000 })]);
   binA = await passimBinDir(join(work, 'a'));
   binB = await passimBinDir(join(work, 'b'));
 });
@@ -207,7 +208,11 @@ test('dnf-passim on two hosts: B gets the repodata and rpms from A (0 mirror req
   const destB = join(work, 'b/repo');
   const mB = await wrapper(B, dB, binB, ['metadata', base, destB]);
   assert.equal(mB.code, 0, mB.stderr);
-  const pB = await wrapper(B, dB, binB, ['packages', base, destB, 'passim-hello', 'passim-lib']);
+  // what the install needs, as a user would ask dnf for it over the metadata just fetched
+  const deps = await B.exec('dnf', [...dnfArgs(destB, 'q'), '-q', 'repoquery', '--requires', '--resolve', '--recursive', '--qf', '%{name}', 'passim-hello'], { encoding: 'utf8' });
+  assert.equal(deps.exitCode, 0, `dnf repoquery: ${deps.stderr}`);
+  assert.deepEqual(deps.stdout.trim().split('\n'), ['passim-lib']);
+  const pB = await wrapper(B, dB, binB, ['packages', base, destB, 'passim-hello', ...deps.stdout.trim().split('\n')]);
   assert.equal(pB.code, 0, pB.stderr);
   t.diagnostic(`B: metadata ${mB.ms} ms, packages ${pB.ms} ms`);
   const fetchesB = await fetchCalls(binB);
