@@ -212,6 +212,8 @@ export class ControlClient {
         connectTimeout: 5000,
         headersTimeout: 0,
         bodyTimeout: 0,
+        // a batch claims many hashes at once: pipelined, they cost one round trip, not one each
+        pipelining: 16,
       });
     }
     let res;
@@ -219,6 +221,9 @@ export class ControlClient {
       res = await this.claimClient.request({
         method: method as 'GET',
         path,
+        // claim calls carry no body and may be pipelined (a lost connection ends its claims anyway)
+        idempotent: true,
+        blocking: false,
         headers: { accept: 'application/json' },
       });
     } catch (err) {
