@@ -25,9 +25,10 @@ import * as herd from './measures/herd.js';
 import * as loopbackLookup from './measures/loopback-lookup.js';
 import * as batch from './measures/batch.js';
 import * as apt from './measures/apt.js';
+import * as wrappers from './measures/wrappers.js';
 
 interface Measure { name: string; measure(ctx: Ctx): Promise<Row[]> }
-const MEASURES: Measure[] = [cliStart, hashing, cdnFetch, discovery, peerDownload, daemonRss, manyItems, herd, loopbackLookup, batch, apt];
+const MEASURES: Measure[] = [cliStart, hashing, cdnFetch, discovery, peerDownload, daemonRss, manyItems, herd, loopbackLookup, batch, apt, wrappers];
 
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`bench: ${msg}\n`);

@@ -12,7 +12,7 @@ import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { TestDaemon } from '../helpers/daemon.js';
-import { startRig, stopRig, scriptEnv, run, daemonHashes, sha256, tempDir, REPO, type Cdn } from './helpers.js';
+import { startRig, stopRig, scriptEnv, run, daemonHashes, sha256, tempDir, passimCalls, fetchCalls, REPO, type Cdn } from './helpers.js';
 
 const SCRIPT = join(REPO, 'contrib/apt/apt-passim');
 let d: TestDaemon;
@@ -88,6 +88,7 @@ test('apt-passim uris: print-uris lines fetched by SHA256, verified, published; 
     `'${cdn.url('/debian/pool/main/n/nope/nope_1.0_amd64.deb')}' nope_1.0_amd64.deb 10 MD5Sum:d41d8cd98f00b204e9800998ecf8427e`,
   ].join('\n');
   await writeFile(join(root, 'uris.txt'), `${lines}\n`);
+  const calls0 = (await passimCalls(bin)).length;
   const r = await run(SCRIPT, ['-d', out, 'uris', join(root, 'uris.txt')], { env: scriptEnv(d, cdn, bin) });
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(r.stdout.trim().split('\n'), [join(out, 'hello_2.10-3_amd64.deb'), join(out, 'libfoo1_1%3a2.0-1_amd64.deb')]);
@@ -97,6 +98,8 @@ test('apt-passim uris: print-uris lines fetched by SHA256, verified, published; 
   assert.equal(cdn.count('/debian/dists/bookworm/InRelease'), 0, 'index files are apt\'s job');
   const held = await daemonHashes(d);
   assert.ok(held.has(sha256(debA)) && held.has(sha256(debB)), 'both published to the daemon');
+  const calls = (await passimCalls(bin)).slice(calls0);
+  assert.deepEqual(calls.map((c) => c.split(' ').slice(0, 3).join(' ')), ['fetch --from -'], `one batch fetch for both files and nothing else: ${calls.join(' | ')}`);
 
   // stdin works the same; files already there with the right hash are not fetched again
   const again = await run(SCRIPT, ['-d', out, 'uris'], { env: scriptEnv(d, cdn, bin), input: lines });
@@ -158,9 +161,11 @@ test('real apt flow: apt-get update from a local HTTPS repo, apt-passim download
 
   const out = join(root, 'apt-download');
   await mkdir(out);
+  const calls0 = (await passimCalls(bin)).length;
   const dl = await run(SCRIPT, ['-d', out, 'download', 'passim-demo'], { env });
   assert.equal(dl.code, 0, dl.stderr);
   assert.ok((await readFile(join(out, 'passim-demo_1.0-1_all.deb'))).equals(deb), 'the .deb arrived verified');
+  assert.deepEqual(await readdir(out), ['passim-demo_1.0-1_all.deb'], 'no staging dir or temp file left');
   assert.equal(cdn.count(DEB_URL_PATH), 1);
   assert.ok((await daemonHashes(d)).has(sha256(deb)), 'published to the daemon');
   // a real .deb: dpkg can read it
@@ -172,5 +177,6 @@ test('real apt flow: apt-get update from a local HTTPS repo, apt-passim download
   assert.equal(inst.code, 0, `${inst.stdout}\n${inst.stderr}`);
   assert.ok((await readFile(join(apt, 'cache/archives/passim-demo_1.0-1_all.deb'))).equals(deb));
   assert.equal(cdn.count(DEB_URL_PATH), 1, 'neither passim nor apt went to the mirror again');
+  assert.equal((await fetchCalls(bin, calls0)).length, 2, 'one passim fetch for download, one for install');
   assert.match(inst.stdout, /Download complete and in download only mode/);
 });

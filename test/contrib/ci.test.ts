@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestDaemon } from '../helpers/daemon.js';
-import { startRig, stopRig, scriptEnv, run, daemonHashes, sha256, tempDir, REPO, type Cdn } from './helpers.js';
+import { startRig, stopRig, scriptEnv, run, daemonHashes, sha256, tempDir, fetchCalls, passimCalls, REPO, type Cdn } from './helpers.js';
 
 const SCRIPT = join(REPO, 'contrib/ci/passim-ci-fetch');
 let d: TestDaemon;
@@ -37,8 +37,10 @@ after(() => stopRig({ cdn, d }, root));
 test('passim-ci-fetch: CDN via passim, verified, published; the next job gets it from the daemon', async () => {
   const out = join(root, 'job1');
   await mkdir(out);
+  const calls0 = (await passimCalls(bin)).length;
   const r = await run(SCRIPT, ['-o', out, cdn.url('/sdk/sdk-1.2.tar.xz'), sha256(sdk).toUpperCase()], { env: scriptEnv(d, cdn, bin) });
   assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual((await passimCalls(bin)).slice(calls0).map((c) => c.split(' ')[0]), ['fetch'], 'one passim process: the batch fetch (it publishes itself)');
   assert.equal(r.stdout.trim(), join(out, 'sdk-1.2.tar.xz'));
   assert.ok((await readFile(join(out, 'sdk-1.2.tar.xz'))).equals(sdk));
   assert.equal(cdn.count('/sdk/sdk-1.2.tar.xz'), 1);
@@ -53,6 +55,30 @@ test('passim-ci-fetch: CDN via passim, verified, published; the next job gets it
   assert.equal(cdn.count('/sdk/sdk-1.2.tar.xz'), 1, 'no second CDN download');
 });
 
+test('passim-ci-fetch with several URL SHA256 pairs: one passim fetch for all, each file verified, in order', async () => {
+  const out = join(root, 'several');
+  await mkdir(out);
+  const calls0 = (await passimCalls(bin)).length;
+  const cdn0 = cdn.count('/sdk/sdk-1.2.tar.xz');
+  const r = await run(SCRIPT, ['-o', out, '--max-age', '600', cdn.url('/data/set-7.bin'), sha256(data), cdn.url('/sdk/sdk-1.2.tar.xz'), sha256(sdk)],
+    { env: scriptEnv(d, cdn, bin, { PASSIM_FETCH_ARGS: '--no-peers --no-publish' }) });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split('\n'), [join(out, 'set-7.bin'), join(out, 'sdk-1.2.tar.xz')]);
+  assert.ok((await readFile(join(out, 'set-7.bin'))).equals(data));
+  assert.ok((await readFile(join(out, 'sdk-1.2.tar.xz'))).equals(sdk));
+  assert.equal(cdn.count('/sdk/sdk-1.2.tar.xz'), cdn0, 'the sdk came from the local daemon');
+  const fetches = await fetchCalls(bin, calls0);
+  assert.equal(fetches.length, 1, fetches.join(' | '));
+  assert.match(fetches[0]!, /^fetch --from - -o \S+ --json --max-age 600 /);
+  assert.deepEqual(await readdir(out), ['sdk-1.2.tar.xz', 'set-7.bin'], 'no staging dir left');
+
+  const notDir = await run(SCRIPT, ['-o', join(out, 'x.bin'), cdn.url('/data/set-7.bin'), sha256(data), cdn.url('/sdk/sdk-1.2.tar.xz'), sha256(sdk)], { env: scriptEnv(d, cdn, bin) });
+  assert.equal(notDir.code, 2);
+  assert.match(notDir.stderr, /-o must be an existing directory/);
+  const odd = await run(SCRIPT, [cdn.url('/data/set-7.bin'), sha256(data), cdn.url('/sdk/sdk-1.2.tar.xz')], { env: scriptEnv(d, cdn, bin) });
+  assert.equal(odd.code, 2);
+});
+
 test('passim-ci-fetch without passim: curl + sha256sum, same verification', async () => {
   const out = join(root, 'nopassim');
   await mkdir(out);
@@ -64,12 +90,28 @@ test('passim-ci-fetch without passim: curl + sha256sum, same verification', asyn
   assert.ok(!(await daemonHashes(d)).has(sha256(data)), 'no passim: nothing published');
 });
 
+test('passim-ci-fetch with a passim too old for --from (usage error): every file by curl, verified', async () => {
+  const old = join(root, 'old-passim');
+  await writeFile(old, '#!/bin/sh\necho "passim: error: Unknown argument: from" >&2\nexit 2\n', { mode: 0o755 });
+  const out = join(root, 'old');
+  await mkdir(out);
+  const asked = cdn.count('/data/set-7.bin');
+  const r = await run(SCRIPT, ['-o', out, cdn.url('/data/set-7.bin'), sha256(data)], { env: scriptEnv(d, cdn, bin, { PASSIM: old }) });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /passim fetch --from exited 2/);
+  assert.ok((await readFile(join(out, 'set-7.bin'))).equals(data));
+  assert.equal(cdn.count('/data/set-7.bin'), asked + 1);
+  assert.deepEqual(await readdir(out), ['set-7.bin'], 'no staging dir left');
+});
+
 test('passim-ci-fetch: wrong bytes from the CDN → exit 4 and no file, with and without passim', async () => {
   for (const withPassim of [true, false]) {
     const out = join(root, `liar-${withPassim}`);
     await mkdir(out);
+    const asked = cdn.count('/data/liar.bin');
     const r = await run(SCRIPT, ['-o', out, cdn.url('/data/liar.bin'), sha256(data)], { env: scriptEnv(d, cdn, withPassim ? bin : undefined) });
     assert.equal(r.code, 4, `${withPassim}: ${r.stderr}`);
+    assert.equal(cdn.count('/data/liar.bin'), asked + 1, 'a mismatch passim reported is not downloaded again by curl');
     assert.deepEqual(await readdir(out), [], 'no partial or unverified file left');
   }
   const bad = await run(SCRIPT, [cdn.url('/data/set-7.bin'), 'nothex'], { env: scriptEnv(d, cdn, bin) });

@@ -11,7 +11,7 @@ import { gzipSync } from 'node:zlib';
 import { mkdir, readFile, readdir, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestDaemon } from '../helpers/daemon.js';
-import { startRig, stopRig, scriptEnv, run, daemonHashes, sha256, tempDir, REPO, type Cdn } from './helpers.js';
+import { startRig, stopRig, scriptEnv, run, daemonHashes, sha256, tempDir, fetchCalls, passimCalls, REPO, type Cdn } from './helpers.js';
 
 const SCRIPT = join(REPO, 'contrib/dnf/dnf-passim');
 let d: TestDaemon;
@@ -106,8 +106,10 @@ after(() => stopRig({ cdn, d }, root));
 
 test('dnf-passim metadata: repomd.xml, then each file by its sha256 via passim, verified and published', async () => {
   const dest = join(root, 'mirror');
+  const calls0 = (await passimCalls(bin)).length;
   const r = await run(SCRIPT, ['metadata', cdn.url('/fedora/'), dest], { env: scriptEnv(d, cdn, bin) });
   assert.equal(r.code, 0, r.stderr);
+  assert.equal((await fetchCalls(bin, calls0)).length, 1, 'one passim fetch for every metadata file');
   assert.equal(await readFile(join(dest, 'repodata/repomd.xml'), 'utf8'), repomd);
   const held = await daemonHashes(d);
   for (const [rel, bytes] of Object.entries(meta)) {
@@ -121,8 +123,10 @@ test('dnf-passim metadata: repomd.xml, then each file by its sha256 via passim, 
 
 test('dnf-passim packages: newest matching rpm by the sha256 in primary.xml.gz; unknown name → exit 3', async () => {
   const dest = join(root, 'mirror');
+  const calls0 = (await passimCalls(bin)).length;
   const r = await run(SCRIPT, ['packages', cdn.url('/fedora'), dest, 'hello', 'libfoo.x86_64'], { env: scriptEnv(d, cdn, bin) });
   assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual((await passimCalls(bin)).slice(calls0).map((c) => c.split(' ').slice(0, 3).join(' ')), ['fetch --from -'], 'one batch fetch, nothing else');
   assert.deepEqual(r.stdout.trim().split('\n'), [join(dest, 'Packages/h/hello-2.0-1.noarch.rpm'), join(dest, 'Packages/l/libfoo-3.1-2.x86_64.rpm')]);
   for (const rel of ['Packages/h/hello-2.0-1.noarch.rpm', 'Packages/l/libfoo-3.1-2.x86_64.rpm']) {
     assert.ok((await readFile(join(dest, rel))).equals(rpms[rel]!), rel);

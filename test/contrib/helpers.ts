@@ -5,7 +5,7 @@
  */
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
-import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -55,12 +55,27 @@ export async function startCdn(dir: string, routes: Record<string, string>): Pro
   };
 }
 
-/** A temp dir holding `passim` (a symlink to bin/passim.js), to put first on PATH. */
+/**
+ * A temp dir holding `passim`, to put first on PATH: a shim that appends its arguments as one line
+ * to `<dir>/calls.log` (read with passimCalls) and runs bin/passim.js.
+ */
 export async function passimBinDir(root: string): Promise<string> {
   const dir = join(root, 'bin');
   await mkdir(dir, { recursive: true });
-  await symlink(BIN, join(dir, 'passim'));
+  const log = join(dir, 'calls.log');
+  await writeFile(join(dir, 'passim'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexec '${BIN}' "$@"\n`, { mode: 0o755 });
   return dir;
+}
+
+/** The commands the shim of passimBinDir(dir) ran, one argument string each, oldest first. */
+export async function passimCalls(binDir: string): Promise<string[]> {
+  const text = await readFile(join(binDir, 'calls.log'), 'utf8').catch(() => '');
+  return text.split('\n').filter((l) => l !== '');
+}
+
+/** How many `passim fetch` processes the shim of passimBinDir(dir) ran since `since` calls. */
+export async function fetchCalls(binDir: string, since = 0): Promise<string[]> {
+  return (await passimCalls(binDir)).slice(since).filter((l) => /^fetch\b/.test(l));
 }
 
 export function scriptEnv(d: TestDaemon, cdn: Cdn, binDir: string | undefined, over: Record<string, string> = {}): Record<string, string> {

@@ -22,7 +22,7 @@ test('npm pack --dry-run: runtime files only, dist built', async () => {
   const files = info!.files.map((f) => f.path);
   for (const want of ['package.json', 'README.md', 'bin/passim.js', 'dist/cli/main.js', 'dist/daemon/daemon.js', 'man/passim.1', 'man/passim.conf.5',
     'completions/passim.bash', 'completions/_passim', 'completions/passim.fish', 'contrib/passim.service', 'contrib/apt/apt-passim',
-    'contrib/dnf/dnf-passim', 'contrib/ci/passim-ci-fetch', 'contrib/ci/action.yml']) {
+    'contrib/dnf/dnf-passim', 'contrib/ci/passim-ci-fetch', 'contrib/ci/action.yml', 'contrib/lib/passim-batch.sh']) {
     assert.ok(files.includes(want), `${want} in the package`);
   }
   const bad = files.filter((f) => /^(test|lib|bench|node_modules|\.ci|\.git)\//.test(f) || /(^|\/)tsconfig[^/]*\.json$/.test(f) ||
