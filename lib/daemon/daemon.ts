@@ -17,6 +17,8 @@ import { ClaimTable } from '../control/claims.js';
 import type { StatusReply } from '../control/api.js';
 import type { ItemInfo } from '../store/types.js';
 import type { DaemonConfig } from '../core/config.js';
+import { WideArea, WIDE_AREA_KEYS } from './wide-area.js';
+import type { Peer } from '../discovery/types.js';
 
 type Closable = { close(): Promise<void> };
 
@@ -43,6 +45,8 @@ export class Daemon {
   private control?: Closable;
   private dbus?: Closable & { notify(): void };
   private responder?: Responder;
+  /** wide-area DNS-SD (Domain=): registration fed like the responder, and zone lookups */
+  private wideArea?: WideArea;
   /** local fetches' in-progress claims, advertised for herd suppression (lib/fetch/herd.ts) */
   private readonly claims: ClaimTable;
   private metered: boolean;
@@ -83,6 +87,7 @@ export class Daemon {
       downloadSaving: savings.downloadSaving,
       carbonSaving: savings.carbonSaving,
       items: this.store?.size ?? 0,
+      wideArea: this.wideArea?.status(),
     };
   }
 
@@ -136,13 +141,16 @@ export class Daemon {
       }
 
       if (this.advertising) await this.startAdvertising();
-      store.on('added', (item: ItemInfo) => { if (this.advertising && !item.disabled) this.responder?.add(item.hash); });
-      store.on('removed', (item: ItemInfo) => this.responder?.remove(item.hash));
+      await this.startWideArea(config);
+      store.on('added', (item: ItemInfo) => {
+        if (this.advertising && !item.disabled) { this.responder?.add(item.hash); this.wideArea?.registrar?.add(item.hash); }
+      });
+      store.on('removed', (item: ItemInfo) => { this.responder?.remove(item.hash); this.wideArea?.registrar?.remove(item.hash); });
       // one item at a time: a share (the usual 'changed') must not rebuild the advertised set
       store.on('changed', (item: ItemInfo) => {
         if (!this.advertising) return;
-        if (item.disabled) this.responder?.remove(item.hash);
-        else this.responder?.add(item.hash);
+        if (item.disabled) { this.responder?.remove(item.hash); this.wideArea?.registrar?.remove(item.hash); }
+        else { this.responder?.add(item.hash); this.wideArea?.registrar?.add(item.hash); }
       });
       store.startTimers();
       this.log.info(`passim ${version()} serving ${store.size} items on https port ${this.http.port}` +
@@ -159,6 +167,20 @@ export class Daemon {
     this.responder.setHashes(this.store.advertisedHashes());
   }
 
+  /** Builds the wide-area part from the config (nothing when Domain is empty). Throws ConfigError. */
+  private async startWideArea(config: DaemonConfig): Promise<void> {
+    if (!this.http || !this.store) return;
+    const wa = await WideArea.create({
+      config, configPath: this.settings.configPath, stateDir: this.settings.paths.stateDir,
+      instance: this.responder?.instanceName || `Passim-${this.http.port.toString(16).toUpperCase().padStart(4, '0')}`,
+      port: this.http.port, logger: this.log,
+    });
+    this.wideArea = wa;
+    if (!wa) return;
+    await wa.start(this.advertising ? this.store.advertisedHashes() : []);
+    this.log.info(`wide area: ${wa.domain}${wa.registrar ? `, registering as ${wa.registrar.instanceName}` : ' (lookups only: no DnsKeyFile)'}`);
+  }
+
   async setMetered(on: boolean): Promise<void> {
     if (on === this.metered) return;
     this.metered = on;
@@ -168,10 +190,12 @@ export class Daemon {
       this.log.info('metered network: no longer advertising (still serving)');
       this.claims.clear();
       this.responder.setHashes([]);
+      this.wideArea?.registrar?.setHashes([]);
     } else if (this.advertising) {
       this.log.info('network no longer metered: advertising again');
       if (!this.responder.instanceName) await this.startAdvertising();
       else this.responder.setHashes(this.store?.advertisedHashes() ?? []);
+      this.wideArea?.registrar?.setHashes(this.store?.advertisedHashes() ?? []);
     }
   }
 
@@ -214,6 +238,19 @@ export class Daemon {
     for (const [field] of LIVE_KEYS) (cur as unknown as Record<string, unknown>)[field] = next[field];
     // a metered state set over the control socket stays unless passim.conf itself changed Metered
     if (meteredChanged) await this.setMetered(next.metered);
+    if (WIDE_AREA_KEYS.some(([field]) => !same(cur[field], next[field]))) {
+      try {
+        const trial = { ...cur, domain: next.domain, dnsServer: next.dnsServer, dnsKeyFile: next.dnsKeyFile };
+        const old = this.wideArea;
+        this.wideArea = undefined;
+        await old?.stop();
+        for (const [field] of WIDE_AREA_KEYS) (cur as unknown as Record<string, unknown>)[field] = trial[field];
+        await this.startWideArea(cur);
+        for (const [field, key] of WIDE_AREA_KEYS) changed.push(`${key}=${String(next[field] ?? '')}`);
+      } catch (err) {
+        this.log.error(`reload: wide area: ${(err as Error).message}; wide area off until fixed`);
+      }
+    }
     this.dbus?.notify(); // CarbonCost changes CarbonSaving even when Metered did not change
     try {
       await this.store.rescanStatic();
@@ -224,16 +261,30 @@ export class Daemon {
   }
 
   private async findPeer(hash: string): Promise<{ address: string; port: number } | undefined> {
-    const own = this.responder?.instanceName;
-    for await (const peer of browse(hash, {
+    const own = [this.responder?.instanceName, this.wideArea?.registrar?.instanceName].filter((n): n is string => !!n);
+    const opts = {
       timeoutMs: 1500,
       interfaces: this.settings.config.interfaces.length ? this.settings.config.interfaces : undefined,
       ipv6: this.settings.config.ipv6,
-      excludeInstances: own ? [own] : [],
-    })) {
+      excludeInstances: own,
+    };
+    // WIDE-AREA HOOK (issue 11): the zone is asked beside mDNS; the first peer from either wins.
+    // When findPeer moves to the daemon's peer cache (peercache branch), keep the zone lookup here.
+    const ac = new AbortController();
+    const first = async (it: AsyncIterable<Peer>) => {
+      for await (const peer of it) return peer;
+      throw new Error('none');
+    };
+    const finders = [first(browse(hash, { ...opts, signal: ac.signal }))];
+    if (this.wideArea) finders.push(first(this.wideArea.browse(hash, { ...opts, timeoutMs: 1000, signal: ac.signal })));
+    try {
+      const peer = await Promise.any(finders);
       return { address: peer.address, port: peer.port };
+    } catch {
+      return undefined;
+    } finally {
+      ac.abort();
     }
-    return undefined;
   }
 
   /** Goodbyes first (peers stop asking), then stop serving, then flush the store. Idempotent. */
@@ -241,6 +292,7 @@ export class Daemon {
     this.stopping ??= (async () => {
       const steps: Array<[string, (() => Promise<void>) | undefined]> = [
         ['mDNS responder', this.responder && (() => this.responder!.stop())],
+        ['wide-area registration', this.wideArea && (() => this.wideArea!.stop())],
         ['control socket', this.control && (() => this.control!.close())],
         ['D-Bus service', this.dbus && (() => this.dbus!.close())],
         ['https server', this.http && (() => this.http!.close())],
