@@ -6,10 +6,10 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename as pathBasename } from 'node:path';
 import { request as httpRequest, type ClientRequest } from 'node:http';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Client } from 'undici';
 import { DaemonUnreachableError, errorFromCode, PassimError, UsageError } from '../core/errors.js';
-import { ROUTES, type ClaimReply, type ErrorReply, type ItemInfo, type StatusReply, type VerifyReply } from './api.js';
+import { ROUTES, type ClaimReply, type ErrorReply, type ItemInfo, type PeersReply, type StatusReply, type VerifyReply } from './api.js';
 
 export interface ClientPublishOptions {
   /** basename to publish under; default the file's basename when publishing a path */
@@ -83,6 +83,17 @@ export class ControlClient {
     }
   }
 
+  /**
+   * Peers the daemon has heard announce each hash (its cache of mDNS answers). A daemon too old to
+   * have the route answers 404: that is an empty reply, not an error.
+   */
+  async peers(hashes: string[]): Promise<PeersReply> {
+    const body = Buffer.from(JSON.stringify({ hashes }));
+    const reply = await this.call<PeersReply>('POST', ROUTES.peers, Readable.from([body]), body.length, false, 'application/json', () => ({ peers: {} }));
+    if (!reply || typeof reply.peers !== 'object' || reply.peers === null) throw new PassimError(`the daemon on ${this.socketPath} sent a peers reply without peers`);
+    return reply;
+  }
+
   unpublish(hash: string): Promise<ItemInfo> {
     return this.call<ItemInfo>('DELETE', `${ROUTES.items}/${encodeURIComponent(hash)}`);
   }
@@ -126,7 +137,7 @@ export class ControlClient {
     if (c) await c.close().catch(() => c.destroy());
   }
 
-  private call<T>(method: string, path: string, body?: Readable, size?: number, upload = false): Promise<T> {
+  private call<T>(method: string, path: string, body?: Readable, size?: number, upload = false, contentType = 'application/octet-stream', on404?: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       let answered = false;
@@ -142,7 +153,7 @@ export class ControlClient {
         agent: false,
         headers: {
           accept: 'application/json',
-          ...(body ? { 'content-type': 'application/octet-stream' } : {}),
+          ...(body ? { 'content-type': contentType } : {}),
           ...(size !== undefined ? { 'content-length': String(size) } : {}),
         },
       }, (res) => {
@@ -155,6 +166,7 @@ export class ControlClient {
           if (settled) return;
           settled = true;
           try {
+            if (res.statusCode === 404 && on404) return resolve(on404());
             resolve(this.parse<T>(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8')));
           } catch (err) {
             reject(err);

@@ -112,3 +112,22 @@ export function errorFromCode(code: string, message: string): PassimError {
     default: return new PassimError(message);
   }
 }
+
+/**
+ * How bad each exit code is, least first, for a run of many files whose exit code is "the worst
+ * of the files": a file nobody had (3) < a file only wrong bytes were offered for (4: someone
+ * served bad data) < a daemon that could not be reached (5) < a failure on our side, such as a
+ * disk that cannot be written (1) < a usage error (2: the run itself was asked wrongly).
+ */
+const SEVERITY: readonly number[] = [ExitCode.OK, ExitCode.NOT_FOUND, ExitCode.CHECKSUM, ExitCode.DAEMON_UNREACHABLE, ExitCode.ERROR, ExitCode.USAGE];
+
+/** The worst of several exit codes by SEVERITY (an unknown code counts as ERROR); OK for none. */
+export function worstExitCode(codes: Iterable<number>): number {
+  let worst: number = ExitCode.OK;
+  const rank = (c: number) => {
+    const i = SEVERITY.indexOf(c);
+    return i >= 0 ? i : SEVERITY.indexOf(ExitCode.ERROR);
+  };
+  for (const c of codes) if (rank(c) > rank(worst)) worst = SEVERITY.includes(c) ? c : ExitCode.ERROR;
+  return worst;
+}

@@ -77,7 +77,7 @@ function v4Octets(a: string): number[] | undefined {
   return o.every((x) => x <= 255) ? o : undefined;
 }
 
-function isLoopbackSource(addr: string): boolean {
+export function isLoopbackSource(addr: string): boolean {
   const a = addr.split('%')[0]!.toLowerCase();
   return a.startsWith('127.') || a === '::1' || a.startsWith('::ffff:127.');
 }

@@ -4,7 +4,7 @@
  * the same engine. Entries may be added at any time (apt's pipeline sends requests one by one);
  * hashes added close together share one discovery round.
  */
-import type { FetchResult } from './fetch.js';
+import type { FetchResult } from './result.js';
 
 export interface BatchEntry {
   /** expected sha256 (any case) */

@@ -32,26 +32,44 @@ export interface LocalDaemon {
   item?: { basename: string; size: number };
 }
 
-/** Asks the local daemon (if any) about the hash. Never throws: no daemon is a normal case. */
-export async function probeLocalDaemon(socketPath: string, sha256: string, timeoutMs = 2000): Promise<LocalDaemon | undefined> {
+/** What one look at the local daemon shows: its port, instance and the enabled items it holds. */
+export interface DaemonView {
+  port: number;
+  instance: string;
+  items: Map<string, { basename: string; size: number }>;
+}
+
+/**
+ * Asks the local daemon (if any) for its status and items, once (a batch does this once for all
+ * its files). Never throws: no daemon is a normal case.
+ */
+export async function probeDaemon(socketPath: string, timeoutMs = 2000): Promise<DaemonView | undefined> {
   let client: ControlClient | undefined;
   try {
     const { ControlClient } = await import('../control/client.js');
     client = new ControlClient(socketPath);
     const c = client;
     const [status, items] = await withTimeout(Promise.all([c.status(), c.items()]), timeoutMs, 'control socket timed out');
-    const it = items.find((i) => i.hash === sha256 && !i.disabled);
-    return {
-      port: status.port,
-      instance: status.name,
-      item: it ? { basename: it.basename, size: it.size } : undefined,
-    };
+    const held = new Map<string, { basename: string; size: number }>();
+    for (const i of items) if (!i.disabled) held.set(i.hash, { basename: i.basename, size: i.size });
+    return { port: status.port, instance: status.name, items: held };
   } catch {
     return undefined;
   } finally {
     // destroy, not close: a daemon that never answers must not hold the process open
     if (client) await destroyClient(client);
   }
+}
+
+/** The daemon as one file's fetch sees it: with the item for that hash, if held. */
+export function daemonFor(view: DaemonView, sha256: string): LocalDaemon {
+  return { port: view.port, instance: view.instance, item: view.items.get(sha256) };
+}
+
+/** Asks the local daemon (if any) about the hash. Never throws: no daemon is a normal case. */
+export async function probeLocalDaemon(socketPath: string, sha256: string, timeoutMs = 2000): Promise<LocalDaemon | undefined> {
+  const view = await probeDaemon(socketPath, timeoutMs);
+  return view && daemonFor(view, sha256);
 }
 
 /** Drops a ControlClient's connection at once (close() would wait for an unanswered request). */
@@ -70,52 +88,45 @@ export function localSource(d: LocalDaemon, sha256: string): Source | undefined 
 }
 
 /**
- * Runs the browser in the background and queues peers as they are found (deduplicated by
- * address:port, at most `maxPeers`). `next()` resolves with the next peer, or undefined once the
- * browser has ended and the queue is empty. `stop()` aborts the browser.
+ * Peers for one hash, queued as they are found (deduplicated by address:port, at most `maxPeers`;
+ * scoped IPv6 and ill-shaped ones dropped). Whoever finds them calls `push`, and `end` once no more
+ * will come. `next()` resolves with the next peer, or undefined once ended and empty.
  */
-export class PeerCollector {
+export class PeerQueue {
   private readonly queue: Peer[] = [];
   private readonly seen = new Set<string>();
   private waiters: Array<(p: Peer | undefined) => void> = [];
   private ended = false;
-  private readonly ac = new AbortController();
-  /** how many peers the browser reported (after dedup) */
+  private readonly max: number;
+  /** how many peers were queued (after dedup) */
   found = 0;
-  /** the browser's error, if it failed (a browse failure only means "no peers") */
+  /** the finder's error, if it failed (a discovery failure only means "no peers") */
   error: unknown;
 
-  constructor(browse: Browse, sha256: string, opts: { timeoutMs: number; excludeInstances?: string[]; signal?: AbortSignal; maxPeers?: number }) {
-    const max = opts.maxPeers ?? 32;
-    const signal = opts.signal ? AbortSignal.any([opts.signal, this.ac.signal]) : this.ac.signal;
-    void (async () => {
-      try {
-        for await (const p of browse(sha256, { timeoutMs: opts.timeoutMs, excludeInstances: opts.excludeInstances, signal })) {
-          if (this.ended) break;
-          if (!p || typeof p.address !== 'string' || !Number.isInteger(p.port) || p.port <= 0 || p.port > 65535) continue;
-          if (p.address.includes('%')) continue; // a scoped IPv6 address cannot be put in a URL
-          const key = `${p.address}|${p.port}`;
-          if (this.seen.has(key)) continue;
-          this.seen.add(key);
-          this.found++;
-          this.push(p);
-          if (this.found >= max) break;
-        }
-      } catch (err) {
-        if (!this.ac.signal.aborted) this.error = err;
-      } finally {
-        this.end();
-      }
-    })();
+  constructor(maxPeers = 32) {
+    this.max = maxPeers;
   }
 
-  private push(p: Peer): void {
+  get done(): boolean {
+    return this.ended;
+  }
+
+  /** Queues a peer; false when it was not taken (ended, full, duplicate or unusable). */
+  push(p: Peer): boolean {
+    if (this.ended || this.found >= this.max) return false;
+    if (!p || typeof p.address !== 'string' || !Number.isInteger(p.port) || p.port <= 0 || p.port > 65535) return false;
+    if (p.address.includes('%')) return false; // a scoped IPv6 address cannot be put in a URL
+    const key = `${p.address}|${p.port}`;
+    if (this.seen.has(key)) return false;
+    this.seen.add(key);
+    this.found++;
     const w = this.waiters.shift();
     if (w) w(p);
     else this.queue.push(p);
+    return true;
   }
 
-  private end(): void {
+  end(): void {
     if (this.ended) return;
     this.ended = true;
     for (const w of this.waiters.splice(0)) w(undefined);
@@ -126,6 +137,31 @@ export class PeerCollector {
     if (p) return Promise.resolve(p);
     if (this.ended) return Promise.resolve(undefined);
     return new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
+
+/**
+ * A PeerQueue fed by one browse running in the background. `stop()` aborts the browser.
+ */
+export class PeerCollector extends PeerQueue {
+  private readonly ac = new AbortController();
+
+  constructor(browse: Browse, sha256: string, opts: { timeoutMs: number; excludeInstances?: string[]; signal?: AbortSignal; maxPeers?: number }) {
+    super(opts.maxPeers);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, this.ac.signal]) : this.ac.signal;
+    void (async () => {
+      try {
+        for await (const p of browse(sha256, { timeoutMs: opts.timeoutMs, excludeInstances: opts.excludeInstances, signal })) {
+          if (this.done) break;
+          this.push(p);
+          if (this.found >= (opts.maxPeers ?? 32)) break;
+        }
+      } catch (err) {
+        if (!this.ac.signal.aborted) this.error = err;
+      } finally {
+        this.end();
+      }
+    })();
   }
 
   stop(): void {
@@ -139,7 +175,7 @@ export async function* orderedSources(opts: {
   sha256: string;
   name: string;
   local?: LocalDaemon;
-  peers?: PeerCollector;
+  peers?: Pick<PeerQueue, 'next'>;
   cdn: string[];
   /** herd suppression (herd.ts), consulted once the peers are used up */
   herd?: { sources(tried: Set<string>): AsyncIterable<Source>; lateSources(tried: Set<string>): AsyncIterable<Source> };

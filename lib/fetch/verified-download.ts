@@ -50,6 +50,8 @@ export interface DownloadOptions {
   redirects: RedirectPolicy;
   /** refuse a 200 without Content-Length (passim peers always send one) */
   requireContentLength?: boolean;
+  /** fsync the temp file before returning it (default true; a file only piped to stdout needs none) */
+  fsync?: boolean;
   signal?: AbortSignal;
   onProgress?: (received: number, total: number | undefined) => void;
 }
@@ -241,7 +243,7 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
       opts.onProgress?.(received, known);
     });
     // the stream owns the handle: it fsyncs (flush) and closes it when done or destroyed
-    const ws = fh.createWriteStream({ highWaterMark: 1024 * 1024, flush: true });
+    const ws = fh.createWriteStream({ highWaterMark: 1024 * 1024, flush: opts.fsync !== false });
     await pipeline(body, ws, { signal: ac.signal });
     fh = undefined;
     if (failure) throw failure;

@@ -6,6 +6,8 @@
  * Env PASSIM_CDN_CA: a PEM file of extra CA certificates trusted for CDN and checksum URLs.
  * Herd suppression (lib/fetch/herd.ts): when another host on the LAN is already fetching the file
  * from outside, wait for it (at most --herd-wait ms) and take it from the LAN; --no-herd: never.
+ * `passim fetch --from FILE|-` fetches a list of files in one batch (fetch-batch.ts).
+ * The checksum is the trust root: --sha256-url must be https unless --insecure-checksum-url.
  */
 import type { Argv, CommandModule } from 'yargs';
 import { handler, withSocket, type SocketArgs } from '../base.js';
@@ -13,7 +15,9 @@ import { countError } from '../../control/api.js';
 import { isSha256 } from '../../core/sha256.js';
 
 interface FetchArgs extends SocketArgs {
-  target: string;
+  target?: string;
+  from?: string;
+  'insecure-checksum-url'?: boolean;
   sha256?: string;
   'sha256-url'?: string;
   /** `--no-cdn` shows up as a `false` entry */
@@ -49,6 +53,11 @@ export function nameFromUrl(url: string): string | undefined {
   }
 }
 
+/** The usage error for a plain-http checksum URL: it names the risk. */
+export function insecureChecksumMessage(url: string): string {
+  return `--sha256-url ${url} is not https: anyone on the path could swap the file and its hash together, and the hash is all that makes a download trusted; use https, or --insecure-checksum-url to accept the risk`;
+}
+
 export function humanSize(n: number): string {
   if (n < 1024) return `${n} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
@@ -62,13 +71,15 @@ export function humanSize(n: number): string {
 }
 
 export const fetchCommand: CommandModule<SocketArgs, FetchArgs> = {
-  command: 'fetch <target>',
+  command: 'fetch [target]',
   describe: 'download NAME (or URL) from a LAN peer, else the CDN, verified by sha256',
   builder: (y: Argv<SocketArgs>) =>
     withSocket(y)
-      .positional('target', { type: 'string', describe: 'NAME, or the CDN URL (NAME = its last path segment)', demandOption: true })
+      .positional('target', { type: 'string', describe: 'NAME, or the CDN URL (NAME = its last path segment)' })
+      .option('from', { type: 'string', describe: 'fetch every file of a list: lines "SHA256 NAME [URL…]" (- = stdin); -o is then a directory', requiresArg: true })
       .option('sha256', { type: 'string', describe: 'expected sha256 (64 hex digits)', requiresArg: true })
-      .option('sha256-url', { type: 'string', describe: 'checksum file (SHA256SUMS, sha256sum or BSD format, or a bare hash) to take the sha256 of NAME from', requiresArg: true })
+      .option('sha256-url', { type: 'string', describe: 'checksum file (SHA256SUMS, sha256sum or BSD format, or a bare hash) to take the sha256 of NAME from; https only', requiresArg: true })
+      .option('insecure-checksum-url', { type: 'boolean', describe: 'accept an http:// --sha256-url (anyone on the path could swap file and hash)' })
       .option('cdn', { type: 'string', array: true, describe: 'CDN URL to fall back to (repeatable, tried in order); --no-cdn: peers only' })
       .option('output', { alias: 'o', type: 'string', describe: 'where to write (default ./NAME; a directory; - for stdout)', requiresArg: true })
       .option('timeout', { type: 'number', default: 400, describe: 'peer discovery timeout in ms', requiresArg: true })
@@ -79,34 +90,66 @@ export const fetchCommand: CommandModule<SocketArgs, FetchArgs> = {
       .option('herd', { type: 'boolean', default: true, describe: 'wait for a LAN host already fetching it and take it from there' })
       .option('herd-wait', { type: 'number', default: 60_000, describe: 'longest such wait, in ms', requiresArg: true })
       .check((a) => {
-        if (typeof a.target !== 'string' || a.target === '') return 'NAME must not be empty';
+        if (typeof a['herd-wait'] !== 'number' || !Number.isFinite(a['herd-wait']) || a['herd-wait'] < 0 || a['herd-wait'] > 3_600_000) return '--herd-wait must be a number of milliseconds from 0 to 3600000';
+        if (typeof a.timeout !== 'number' || !Number.isFinite(a.timeout) || a.timeout < 0 || a.timeout > 600_000) return '--timeout must be a number of milliseconds from 0 to 600000';
+        if (a.output === '') return '--output must not be empty';
+        if (a.from !== undefined) {
+          if (typeof a.from !== 'string' || a.from === '') return '--from must name a file (or - for stdin)';
+          if (a.target !== undefined) return 'give either NAME or --from FILE, not both';
+          if (a.sha256 !== undefined || a['sha256-url'] !== undefined) return '--sha256 and --sha256-url do not apply to --from (each line holds its sha256)';
+          if (((a.cdn ?? []) as unknown[]).some((u) => u !== false)) return '--cdn does not apply to --from (put the URLs on each line)';
+          if (a.output === '-') return '-o - (stdout) does not apply to --from: -o is a directory';
+          if (a.from === '-' && process.stdin.isTTY) return '--from - reads the list from stdin, which is a terminal';
+          return countError(a['max-age'], 'max-age') ?? countError(a['share-limit'], 'share-limit') ?? true;
+        }
+        if (typeof a.target !== 'string' || a.target === '') return 'NAME (or --from FILE) is required';
         const hasHash = a.sha256 !== undefined;
         const hasUrl = a['sha256-url'] !== undefined;
         if (hasHash === hasUrl) return 'exactly one of --sha256 HASH or --sha256-url URL is required';
         if (hasHash && (typeof a.sha256 !== 'string' || !isSha256(a.sha256))) return `--sha256 must be 64 hex digits, got ${JSON.stringify(String(a.sha256).slice(0, 80))}`;
         if (hasUrl && !isHttpUrl(String(a['sha256-url']))) return `--sha256-url must be an http(s) URL, got ${JSON.stringify(a['sha256-url'])}`;
+        if (hasUrl && !/^https:/i.test(String(a['sha256-url'])) && !a['insecure-checksum-url']) return insecureChecksumMessage(String(a['sha256-url']));
         for (const u of (a.cdn ?? []) as unknown[]) if (u !== false && (typeof u !== 'string' || !isHttpUrl(u))) return `--cdn must be an http(s) URL, got ${JSON.stringify(u)}`;
         if (URLISH.test(a.target) && (!isHttpUrl(a.target) || !nameFromUrl(a.target))) return `cannot take a file name from the URL ${a.target}`;
-        if (typeof a.timeout !== 'number' || !Number.isFinite(a.timeout) || a.timeout < 0 || a.timeout > 600_000) return '--timeout must be a number of milliseconds from 0 to 600000';
-        if (typeof a['herd-wait'] !== 'number' || !Number.isFinite(a['herd-wait']) || a['herd-wait'] < 0 || a['herd-wait'] > 3_600_000) return '--herd-wait must be a number of milliseconds from 0 to 3600000';
-        if (a.output === '') return '--output must not be empty';
         return countError(a['max-age'], 'max-age') ?? countError(a['share-limit'], 'share-limit') ?? true;
       })
       .example('$0 fetch firmware.cab --sha256 5f1c…e2 --cdn https://cdn.example.com/firmware.cab', '')
       .example('$0 fetch https://cdn.example.com/repomd.xml --sha256-url https://cdn.example.com/SHA256SUMS', '')
-      .example('$0 fetch data.bin --sha256 5f1c…e2 --no-cdn -o - | tar x', 'peers only, to stdout') as unknown as Argv<FetchArgs>,
+      .example('$0 fetch data.bin --sha256 5f1c…e2 --no-cdn -o - | tar x', 'peers only, to stdout')
+      .example('$0 fetch --from files.txt -o downloads/ --json', 'many files in one batch') as unknown as Argv<FetchArgs>,
   handler: handler<FetchArgs>(async (args) => {
     const { validateBasename } = await import('../../core/basename.js');
     const { fetchFile } = await import('../../fetch/fetch.js');
     const { resolvePaths } = await import('../../core/paths.js');
     const { commandLine } = await import('./publish.js');
+    if (args.from !== undefined) {
+      const { runBatch } = await import('./fetch-batch.js');
+      return runBatch({
+        from: args.from,
+        output: args.output,
+        json: args.json,
+        quiet: args.quiet,
+        verbose: args.verbose,
+        timeout: args.timeout,
+        peers: args.peers,
+        noCdn: (args.cdn ?? []).includes(false),
+        publish: args.publish,
+        herd: args.herd,
+        herdWait: args['herd-wait'],
+        maxAge: args['max-age'] === undefined ? undefined : Number(args['max-age']),
+        shareLimit: args['share-limit'] === undefined ? undefined : Number(args['share-limit']),
+        socketPath: resolvePaths({ socketPath: args.socket }).socketPath,
+        cmdline: commandLine(),
+      });
+    }
 
-    let name = args.target;
+    let name = args.target!;
     const cdn = (args.cdn ?? []).filter((u): u is string => typeof u === 'string');
     const noCdn = (args.cdn ?? []).includes(false);
-    if (URLISH.test(args.target)) {
-      name = nameFromUrl(args.target)!;
-      cdn.unshift(args.target);
+    if (URLISH.test(name)) {
+      const url = name;
+      name = nameFromUrl(url)!;
+      cdn.unshift(url);
     }
     validateBasename(name);
     const toStdout = args.output === '-';
@@ -135,6 +178,7 @@ export const fetchCommand: CommandModule<SocketArgs, FetchArgs> = {
         name,
         sha256: args.sha256,
         sha256Url: args['sha256-url'],
+        insecureChecksumUrl: args['insecure-checksum-url'],
         cdn,
         output: args.output,
         timeoutMs: args.timeout,
