@@ -116,14 +116,26 @@ function absPath(e: KeyEntry, key: string, file: string): string {
   return v;
 }
 
-/** A DNS domain name (empty = off): letters, digits, '-', '_' labels of ≤ 63 bytes, ≤ 253 in all. */
-function domainName(e: KeyEntry, key: string, file: string): string {
-  const v = e.value.trim().toLowerCase().replace(/\.$/, '');
+/**
+ * A wide-area DNS-SD domain (Domain=, --domain): lower-cased, no trailing dot; '' = off. Labels of
+ * letters, digits, '-' and '_' (≤ 63 bytes), ≤ 200 bytes in all (room for the 60-hex subtype), not
+ * under .local. Throws Error with the reason.
+ */
+export function parseDomainName(text: string): string {
+  const v = text.trim().toLowerCase().replace(/\.$/, '');
   if (v === '') return '';
-  if (v.length > 200 || !v.split('.').every((l) => /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/.test(l)) || v.endsWith('.local')) {
-    throw bad(file, e, key, 'expected a DNS domain name such as cache.example.com (not under .local)');
+  if (v.length > 200 || !v.split('.').every((l) => /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/.test(l)) || v === 'local' || v.endsWith('.local')) {
+    throw new Error(`expected a DNS domain name such as cache.example.com (not under .local), got ${JSON.stringify(text.slice(0, 80))}`);
   }
   return v;
+}
+
+function domainName(e: KeyEntry, key: string, file: string): string {
+  try {
+    return parseDomainName(e.value);
+  } catch {
+    throw bad(file, e, key, 'expected a DNS domain name such as cache.example.com (not under .local)');
+  }
 }
 
 /** "ADDR[:PORT]" or "[V6]:PORT". */

@@ -7,6 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -244,6 +245,34 @@ test('A registers its instance, host and items; mDNS alone does not cross; B fin
   const url = `https://127.0.0.1:27500/wide.bin?sha256=${hash}`;
   const head = await B.exec('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', url]);
   assert.equal(head.stdout, `302 https://${A.address}:27500/wide.bin?sha256=${hash}`);
+});
+
+const UPSTREAM_RUNNER = '/work/upstream/run-passimd-in-netns.sh';
+const upstreamSkip = skip || (!existsSync('/work/upstream/READY') || !existsSync(UPSTREAM_RUNNER) ? 'needs upstream passimd (/work/upstream/READY; built outside the repo)' : false);
+test('upstream passimd on A\'s link still finds A over mDNS (wide area changes nothing on the link)', { skip: upstreamSkip }, async () => {
+  const data = randomBytes(20_000);
+  const hash = sha(data);
+  assert.equal((await passim(['publish', await put('up.bin', data), '--socket', dA.socket], { host: A })).code, 0);
+  const st = await mkdtemp(join(work, 'upstream-'));
+  const up = execa('sh', [UPSTREAM_RUNNER, U.ns, st, 'eth0'], { reject: false, buffer: false, stdin: 'ignore' });
+  try {
+    let err = '';
+    await new Promise<void>((res, rej) => {
+      const t = setTimeout(() => rej(new Error(`upstream passimd not ready:\n${err}`)), 30_000);
+      createInterface({ input: up.stderr! }).on('line', (l) => {
+        err += l + '\n';
+        if (l.includes('acquired name: org.freedesktop.Passim')) { clearTimeout(t); res(); }
+      });
+      void up.then(() => { clearTimeout(t); rej(new Error(`upstream passimd exited:\n${err}`)); });
+    });
+    // upstream's loopback lookup (Avahi browse, ~1.1 s) redirects to A
+    const url = `https://127.0.0.1:27500/up.bin?sha256=${hash}`;
+    const head = await U.exec('curl', ['-sk', '--max-time', '20', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', url]);
+    assert.equal(head.stdout, `302 https://${A.address}:27500/up.bin?sha256=${hash}`);
+  } finally {
+    up.kill('SIGTERM');
+    await up.catch(() => undefined);
+  }
 });
 
 test('unpublish removes A\'s PTR (class NONE: another host\'s PTR for the same hash stays); expiry removes it too', { skip }, async () => {
