@@ -59,7 +59,8 @@ async function rootWith(conf: string): Promise<string> {
   return root;
 }
 
-const confFor = (keyFile: string) => `[daemon]\nDomain=${ZONE}\nDnsServer=${server.address}:${server.port}\nDnsKeyFile=${keyFile}\n`;
+// Cooldown=0: B fetches the same hash from A more than once
+const confFor = (keyFile: string) => `[daemon]\nCooldown=0\nDomain=${ZONE}\nDnsServer=${server.address}:${server.port}\nDnsKeyFile=${keyFile}\n`;
 
 async function put(name: string, data: Buffer): Promise<string> {
   const p = join(await mkdtemp(join(work, 'src-')), name);
@@ -101,7 +102,7 @@ async function probe(host: LanHost, body: object): Promise<{ rcode: number; rcod
 async function fetchOn(h: LanHost, name: string, hash: string, out: string, ...extra: string[]) {
   const r = await passim(['fetch', name, '--sha256', hash, '-o', out, '--json', '--no-publish', '--socket', join(work, 'no-daemon.sock'), ...extra],
     { host: h, env: { PASSIM_CDN_CA: cdnCert, PASSIM_CONFIG_DIR: join(work, 'fetch-config') } });
-  return { ...r, json: r.code === 0 ? JSON.parse(r.stdout.trim().split('\n').pop()!) : undefined };
+  return { ...r, json: r.code === 0 ? JSON.parse(r.stdout) : undefined };
 }
 
 before(async () => {
@@ -259,10 +260,13 @@ test('upstream passimd on A\'s link still finds A over mDNS (wide area changes n
     let err = '';
     await new Promise<void>((res, rej) => {
       const t = setTimeout(() => rej(new Error(`upstream passimd not ready:\n${err}`)), 30_000);
-      createInterface({ input: up.stderr! }).on('line', (l) => {
-        err += l + '\n';
-        if (l.includes('acquired name: org.freedesktop.Passim')) { clearTimeout(t); res(); }
-      });
+      // GLib writes passimd's debug and info lines to stdout
+      for (const input of [up.stdout!, up.stderr!]) {
+        createInterface({ input }).on('line', (l) => {
+          err += l + '\n';
+          if (l.includes('acquired name: org.freedesktop.Passim')) { clearTimeout(t); res(); }
+        });
+      }
       void up.then(() => { clearTimeout(t); rej(new Error(`upstream passimd exited:\n${err}`)); });
     });
     // upstream's loopback lookup (Avahi browse, ~1.1 s) redirects to A
