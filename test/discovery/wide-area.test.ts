@@ -217,3 +217,85 @@ test('zone lookup: PTR, then SRV + TXT, then A; no additional records needed; st
     dns.sock.close();
   }
 });
+
+/** A UDP "DNS server" on loopback answering every message with `answer(msg)` (or nothing). */
+async function fakeServer(answer: (msg: Buffer) => Buffer | undefined): Promise<{ port: number; got: Buffer[]; close(): void }> {
+  const sock = createSocket('udp4');
+  const got: Buffer[] = [];
+  sock.on('message', (msg, rinfo) => {
+    got.push(msg);
+    const reply = answer(msg);
+    if (reply) sock.send(reply, rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+  return { port: sock.address().port, got, close: () => sock.close() };
+}
+
+function replyTo(msg: Buffer, rcode: number): Buffer {
+  // header + zone section only, as servers answer updates
+  const end = skipName(msg, 12) + 4;
+  const r = Buffer.from(msg.subarray(0, end));
+  r.writeUInt16BE(0x8000 | (5 << 11) | rcode, 2);
+  r.writeUInt16BE(0, 6); r.writeUInt16BE(0, 8); r.writeUInt16BE(0, 10);
+  return r;
+}
+
+async function failures(answer: (msg: Buffer) => Buffer | undefined, n: number) {
+  const { Registrar } = await import('../../lib/discovery/wide-area/registrar.js');
+  const srv = await fakeServer(answer);
+  const lines: string[] = [];
+  const reg = new Registrar({
+    domain: 'cache.test', server: { address: '127.0.0.1', port: srv.port }, key: KEY, instance: 'Passim-0001', hostLabel: 'h-0001',
+    port: 27500, addresses: () => ['10.98.0.1'], timeoutMs: 100,
+    logger: { error: (m) => lines.push(`error ${m}`), warn: (m) => lines.push(`warn ${m}`), info: (m) => lines.push(`info ${m}`), debug() {} },
+  });
+  const failed: Error[] = [];
+  const done = new Promise<void>((r) => reg.on('failed', (e) => { failed.push(e); if (failed.length === n) r(); }));
+  reg.setHashes([H]);
+  await reg.start();
+  await done;
+  const status = reg.status();
+  await reg.stop(500);
+  srv.close();
+  return { lines, failed, status, got: srv.got };
+}
+
+test('registrar: an unreachable server is one log line, then retries with backoff; mDNS is not its business', async () => {
+  const r = await failures(() => undefined, 2);
+  assert.equal(r.lines.length, 1, r.lines.join('\n'));
+  assert.match(r.lines[0]!, /^warn wide-area: no answer from DNS server 127\.0\.0\.1:\d+: .*retrying with backoff$/);
+  assert.equal(r.status.state, 'failing');
+  assert.equal(r.status.items, 0);
+  assert.equal(r.status.pending, 1);
+  // every try was a signed UPDATE claiming the instance name
+  for (const m of r.got) {
+    assert.equal(readHeader(m).opcode, 5);
+    assert.ok(readTsig(m), 'signed');
+  }
+});
+
+test('registrar: REFUSED names the update policy; an unsigned NOERROR is not believed', async () => {
+  const refused = await failures((m) => replyTo(m, 5), 2);
+  assert.equal(refused.lines.length, 1);
+  assert.match(refused.lines[0]!, /refused the update of cache\.test \(REFUSED\): the zone's update policy must allow key "passim"/);
+  const unsigned = await failures((m) => replyTo(m, 0), 1);
+  assert.match(unsigned.lines[0]!, /failed TSIG verification \(the answer is not signed\)/);
+  // a NOERROR signed with the right key for this very request is accepted: the claim goes through
+  const { Registrar } = await import('../../lib/discovery/wide-area/registrar.js');
+  const srv = await fakeServer((m) => sign(replyTo(m, 0), KEY, { requestMac: readTsig(m)!.fields.mac }).message);
+  const reg = new Registrar({
+    domain: 'cache.test', server: { address: '127.0.0.1', port: srv.port }, key: KEY, instance: 'Passim-0001', hostLabel: 'h-0001',
+    port: 27500, addresses: () => ['10.98.0.1'], timeoutMs: 500, logger: { error() {}, warn() {}, info() {}, debug() {} },
+  });
+  reg.setHashes([H]);
+  await reg.start();
+  await reg.whenIdle();
+  const st = reg.status();
+  assert.equal(st.state, 'registered');
+  assert.equal(st.items, 1);
+  assert.ok(st.lastUpdate);
+  await reg.stop(1000);
+  srv.close();
+  // claim (with its prerequisite), the item, then at stop: the instance removal and the item's class NONE delete
+  assert.deepEqual(srv.got.map((m) => readHeader(m).counts.slice(1, 3)), [[1, 8], [0, 1], [0, 5], [0, 1]]);
+});
