@@ -3,7 +3,8 @@
  * unpublish, expiry, share counting, verification and the audit log. Knows nothing of HTTP or mDNS;
  * it emits 'added' (item), 'removed' (item, reason) and 'changed' (item).
  *
- * load() emits no events: after it resolves, list() / advertisedHashes() are the state.
+ * load() emits no events and leaves no write of its own running: after it resolves, list() /
+ * advertisedHashes() are the state, and so is the state dir.
  */
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -109,6 +110,9 @@ export class Store extends EventEmitter implements ItemStore {
       await this.removeSharedOut();
       this.loaded = true;
     } finally {
+      // dropped and shared-out items changed the share counts: when load() resolves their save
+      // is on disk and no temp file of it is left (a crash check reads the state dir right away)
+      await this.shares.flush();
       this.loading = false;
     }
     this.log.info(`store: ${this.items.size} items in ${this.dataDir} (metadata in ${this.meta.kind}s)`);

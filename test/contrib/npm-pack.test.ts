@@ -1,7 +1,8 @@
 /**
  * npm packaging: `npm pack` holds only runtime files (built dist/, bin, completions, man, contrib,
- * README, package.json), and the tarball installs globally into a temp prefix offline — from
- * npm's cache, which `npm ci` filled — and its `passim --version` runs.
+ * README, package.json), and the tarball installs globally into a temp prefix with an empty npm
+ * cache and no network — its dependencies resolve from a registry on loopback serving what `npm ci`
+ * installed (test/contrib/local-registry.ts) — and its `passim --version` runs.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +10,7 @@ import { access, readFile, rm, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { REPO, tempDir } from './helpers.js';
+import { startLocalRegistry } from './local-registry.js';
 
 const pkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { name: string; version: string; scripts: Record<string, string> };
 
@@ -33,7 +35,7 @@ test('npm pack --dry-run: runtime files only, dist built', async () => {
   }
 });
 
-test('npm pack + npm i -g --prefix TMP --offline: `passim --version` and man pages', async (t) => {
+test('npm pack + npm i -g --prefix TMP, empty npm cache, dependencies from a loopback registry: `passim --version` and man pages', async (t) => {
   const tmp = await tempDir('passim-npm-');
   t.after(() => rm(tmp, { recursive: true, force: true }));
   // a real pack: runs prepare (tsc) so dist/ is what lib/ says now
@@ -41,9 +43,16 @@ test('npm pack + npm i -g --prefix TMP --offline: `passim --version` and man pag
   assert.equal(packed.exitCode, 0, String(packed.stderr));
   const tgz = join(tmp, `${pkg.name}-${pkg.version}.tgz`);
   await access(tgz);
+  const registry = await startLocalRegistry(REPO);
+  t.after(() => registry.close());
   const prefix = join(tmp, 'prefix');
-  const inst = await execa('npm', ['i', '-g', '--prefix', prefix, '--offline', '--no-audit', '--no-fund', tgz], { cwd: tmp, reject: false });
-  assert.equal(inst.exitCode, 0, `npm i -g --offline failed (is npm's cache filled by npm ci?):\n${inst.stderr}`);
+  // a fresh cache: nothing a previous `npm ci` or install left behind can make this pass;
+  // --ignore-scripts: no native build of the optional usocket (node-gyp would fetch Node's headers)
+  const env = { npm_config_cache: join(tmp, 'npm-cache'), npm_config_update_notifier: 'false' };
+  const inst = await execa('npm', ['i', '-g', '--prefix', prefix, '--registry', registry.url, '--ignore-scripts', '--no-audit', '--no-fund', tgz],
+    { cwd: tmp, reject: false, env });
+  assert.equal(inst.exitCode, 0, `npm i -g failed:\n${inst.stderr}`);
+  assert.ok(registry.downloads.some((d) => d.startsWith('@napi-rs/xattr@')), `dependencies came from the loopback registry: ${registry.downloads.join(' ')}`);
   const v = await execa(join(prefix, 'bin', 'passim'), ['--version'], { reject: false, cwd: tmp });
   assert.equal(v.exitCode, 0, String(v.stderr));
   assert.equal(String(v.stdout).trim(), pkg.version);

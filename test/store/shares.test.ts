@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { body, openStore, tempDir, waitForEvent } from './helpers.js';
@@ -74,4 +74,17 @@ test('an item whose saved count already reached its limit (crash before the dele
   assert.equal(second.get(item.hash), undefined);
   assert.equal(existsSync(item.path), false);
   assert.match(await readFile(join(state, 'log', 'audit.log'), 'utf8'), new RegExp(`DELTE hash=${item.hash}`));
+});
+
+test('when load() resolves, the share counts it cleaned up are on disk and no save is still writing', async (t) => {
+  const state = await tempDir(t);
+  const gone = 'a'.repeat(64); // a count for an item no longer held: load drops it and saves
+  const stale = `.tmp-shares.json-${process.pid}-crashed`; // a save a crash interrupted
+  await writeFile(join(state, 'shares.json'), JSON.stringify({ version: 1, counts: { [gone]: 3 } }));
+  await writeFile(join(state, stale), '{"version":1,');
+  const store = await openStore(t, { stateDir: state });
+  const temps = (await readdir(state)).filter((n) => n.startsWith('.tmp-'));
+  assert.deepEqual(temps, [], 'no temp file of a save in flight, nor the crashed one');
+  assert.deepEqual(JSON.parse(await readFile(join(state, 'shares.json'), 'utf8')), { version: 1, counts: {} });
+  assert.equal(store.size, 0);
 });
