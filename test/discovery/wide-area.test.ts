@@ -299,3 +299,18 @@ test('registrar: REFUSED names the update policy; an unsigned NOERROR is not bel
   // claim (with its prerequisite), the item, then at stop: the instance removal and the item's class NONE delete
   assert.deepEqual(srv.got.map((m) => readHeader(m).counts.slice(1, 3)), [[1, 8], [0, 1], [0, 5], [0, 1]]);
 });
+
+test('the daemon refuses to start with a key file other users can read, naming the file and the fix', async () => {
+  const { startDaemon, makeRoot } = await import('../helpers/daemon.js');
+  const root = await makeRoot();
+  try {
+    const key = join(root, 'dns.key');
+    await writeFile(key, 'key "passim" { algorithm hmac-sha256; secret "wZtBaKb9XQ9IqFZNcUKSAiTg4pW3zpS/arEB77xiADU="; };\n');
+    await chmod(key, 0o644);
+    // DnsServer on loopback: nothing is ever sent (the daemon stops before it starts registering)
+    await writeFile(join(root, 'config', 'passim.conf'), `[daemon]\nDomain=cache.test\nDnsServer=127.0.0.1:9\nDnsKeyFile=${key}\n`);
+    await assert.rejects(startDaemon({ root }), (e: Error) => new RegExp(`${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: DnsKeyFile is readable or writable by every user \\(mode 0644\\).*chmod 600`).test(e.message));
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});

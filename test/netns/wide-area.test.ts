@@ -229,6 +229,8 @@ test('A registers its instance, host and items; mDNS alone does not cross; B fin
   assert.equal(srv, `0 0 27500 ${wa.host}.`);
   assert.deepEqual(await dig(U, server, 'A', wa.host), [A.address]);
   assert.match((await dig(U, server, 'TXT', inst))[0]!, /^"refreshed=\d+"$/);
+  const human = await passim(['dump', '--socket', dA.socket], { host: A });
+  assert.match(human.stdout, new RegExp(`Wide area: +${ZONE} via ${server.address}:${server.port}: registered, \\d+ records held \\(2 items\\), 0 pending`));
 
   // baseline: with the zone off, B (other subnet) does not find A over mDNS
   const none = await fetchOn(B, 'wide.bin', hash, join(work, 'none.bin'), '--no-cdn', '--domain', '');
