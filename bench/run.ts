@@ -23,9 +23,10 @@ import * as daemonRss from './measures/daemon-rss.js';
 import * as manyItems from './measures/many-items.js';
 import * as herd from './measures/herd.js';
 import * as wideArea from './measures/wide-area.js';
+import * as loopbackLookup from './measures/loopback-lookup.js';
 
 interface Measure { name: string; measure(ctx: Ctx): Promise<Row[]> }
-const MEASURES: Measure[] = [cliStart, hashing, cdnFetch, discovery, peerDownload, daemonRss, manyItems, herd, wideArea];
+const MEASURES: Measure[] = [cliStart, hashing, cdnFetch, discovery, peerDownload, daemonRss, manyItems, herd, loopbackLookup, wideArea];
 
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`bench: ${msg}\n`);

@@ -35,6 +35,8 @@ export interface StatusReply {
   items: number;
   /** wide-area DNS-SD (Domain= in passim.conf); absent when off */
   wideArea?: WideAreaStatus;
+  /** what the daemon's peer cache holds (lib/discovery/peer-cache.ts): hashes heard from peers, and those peers */
+  peerCache?: { hashes: number; peers: number };
 }
 
 export interface VerifyReply {
@@ -72,6 +74,9 @@ export const ROUTES = {
   claims: '/claims',
   peers: '/peers',
 } as const;
+
+/** Most hashes one `POST /peers` may ask about (a client with more splits them). */
+export const MAX_PEERS_HASHES = 4096;
 
 /**
  * Largest max-age (seconds) and share-limit: upstream keeps both as a uint32 xattr (the store

@@ -86,6 +86,7 @@ export function statusLines(s: StatusReply): string[] {
     ['Download saving', humanBytes(s.downloadSaving)],
     ['Carbon saving', humanCarbon(s.carbonSaving)],
   ];
+  if (s.peerCache) rows.push(['Peers known', `${s.peerCache.hashes} hashes on ${s.peerCache.peers} peers`]);
   const wa = s.wideArea;
   if (wa) {
     rows.push(['Wide area', `${wa.domain} via ${wa.server}: ${wa.state}` +

@@ -16,8 +16,10 @@ import type { ItemInfo, PublishOptions } from '../store/types.js';
 import { ClaimTable, CLAIM_TTL_MAX_MS, CLAIM_TTL_MIN_MS } from './claims.js';
 import {
   countError,
+  MAX_PEERS_HASHES,
   ROUTES,
   type ErrorReply,
+  type PeersReply,
   type StatusReply,
   type VerifyReply,
 } from './api.js';
@@ -37,6 +39,11 @@ export interface ControlServerOptions {
   setMetered?: (on: boolean) => void | Promise<void>;
   /** in-progress claims of local fetches (herd suppression); without it the claim routes answer 501 */
   claims?: ClaimTable;
+  /**
+   * peers known for each hash (normalised 64 hex; the daemon's peer cache): only hashes with a
+   * live peer appear in the result; without it `POST /peers` answers 501
+   */
+  peers?: (hashes: string[]) => PeersReply['peers'];
   logger?: Logger;
   /** group that may use the socket when running as root; default "passim" */
   group?: string;
@@ -234,7 +241,76 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: ControlSe
     return sendJson(res, 200, opts.status());
   }
   if (path === ROUTES.claims || path.startsWith(ROUTES.claims + '/')) return handleClaims(req, res, opts, path, method, q);
+  if (path === ROUTES.peers) {
+    allow(method, 'POST');
+    noParams(q, []);
+    if (!opts.peers) throw new RouteError('this daemon does not keep a peer cache', 501);
+    const hashes = parsePeersBody(await readBody(req, PEERS_BODY_MAX));
+    const reply: PeersReply = { peers: opts.peers(hashes) };
+    return sendJson(res, 200, reply);
+  }
   throw new RouteError(`no such control route: ${method} ${path}`, 404);
+}
+
+/** Bytes a `POST /peers` body may hold: MAX_PEERS_HASHES quoted hashes with room for spacing. */
+const PEERS_BODY_MAX = MAX_PEERS_HASHES * 80 + 1024;
+
+/**
+ * The whole request body, at most `max` bytes (more is a usage error; the rest of the body is then
+ * left for sendError to drain, so the client reads the reply rather than a reset).
+ */
+function readBody(req: IncomingMessage, max: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    const onData = (c: Buffer) => {
+      n += c.length;
+      if (n > max) {
+        done();
+        req.pause();
+        reject(new UsageError(`request body larger than ${max} bytes`));
+        return;
+      }
+      chunks.push(c);
+    };
+    const onEnd = () => {
+      done();
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    };
+    const onError = (err: Error) => {
+      done();
+      reject(err);
+    };
+    const done = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+}
+
+/** `{"hashes": ["<64 hex>", …]}` (at most MAX_PEERS_HASHES) → normalised, de-duplicated hashes. */
+export function parsePeersBody(text: string): string[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new UsageError('body must be JSON: {"hashes": ["<sha256>", …]}');
+  }
+  const list = (json as { hashes?: unknown } | null)?.hashes;
+  if (typeof json !== 'object' || json === null || Array.isArray(json) || !Array.isArray(list)) {
+    throw new UsageError('body must be {"hashes": ["<sha256>", …]}');
+  }
+  if (list.length > MAX_PEERS_HASHES) throw new UsageError(`at most ${MAX_PEERS_HASHES} hashes per request, got ${list.length}`);
+  const out = new Set<string>();
+  for (const h of list) {
+    if (typeof h !== 'string') throw new UsageError('every entry of "hashes" must be a string');
+    out.add(normaliseSha256(h));
+  }
+  return [...out];
 }
 
 function claimKind(v: string | undefined): 'bid' | 'fetching' {

@@ -11,14 +11,16 @@ import { lockStateDir, type StateLock } from './state-lock.js';
 import { Store } from '../store/store.js';
 import { startHttpsServer } from '../http/server.js';
 import { Responder } from '../discovery/responder.js';
-import { browse } from '../discovery/browser.js';
+import { PeerCache } from '../discovery/peer-cache.js';
+import { lookupPeer, mdnsFinder, LOOKUP_WINDOW_MS, type PeerFinder } from '../discovery/peer-lookup.js';
 import { startControlServer } from '../control/server.js';
 import { ClaimTable } from '../control/claims.js';
-import type { StatusReply } from '../control/api.js';
+import type { PeersReply, StatusReply } from '../control/api.js';
 import type { ItemInfo } from '../store/types.js';
 import type { DaemonConfig } from '../core/config.js';
 import { WideArea, WIDE_AREA_KEYS } from './wide-area.js';
-import type { Peer } from '../discovery/types.js';
+import type { Peer, PeerVia } from '../discovery/types.js';
+import { WIDE_AREA_TTL } from '../discovery/wide-area/records.js';
 
 type Closable = { close(): Promise<void> };
 
@@ -49,6 +51,13 @@ export class Daemon {
   private wideArea?: WideArea;
   /** local fetches' in-progress claims, advertised for herd suppression (lib/fetch/herd.ts) */
   private readonly claims: ClaimTable;
+  /** peers heard on mDNS (and fed by other finders): answers POST /peers and the loopback lookup */
+  readonly peerCache: PeerCache;
+  /**
+   * where the loopback lookup looks when the cache has no peer, all at once (peer-lookup.ts):
+   * mDNS; a second source of peers (a wide-area DNS zone) adds its finder here and feeds the cache
+   */
+  readonly peerFinders: PeerFinder[];
   private metered: boolean;
   private stopping?: Promise<void>;
   private reloading: Promise<void> = Promise.resolve();
@@ -60,6 +69,36 @@ export class Daemon {
       withdraw: (hash, kind) => this.responder?.removeClaim(hash, kind),
       enabled: () => this.advertising && this.responder?.state === 'running',
       logger: log,
+    });
+    this.peerCache = new PeerCache({
+      isOwnInstance: (instance) => instance.toLowerCase() === this.instanceName.toLowerCase(),
+      ipv6: settings.config.ipv6,
+      logger: log,
+    });
+    this.peerFinders = [mdnsFinder(() => ({
+      interfaces: this.settings.config.interfaces.length ? this.settings.config.interfaces : undefined,
+      ipv6: this.settings.config.ipv6,
+      excludeInstances: this.instanceName ? [this.instanceName] : [],
+    }), this.peerCache), (sha256, o) => this.zoneFinder(sha256, o)];
+  }
+
+  /**
+   * The loopback lookup's second finder: the wide-area zone (Domain=), when there is one. What it
+   * finds goes into the peer cache with the zone's TTL, so the next lookup of the hash is answered
+   * at once.
+   */
+  private async zoneFinder(sha256: string, o: { signal: AbortSignal; onPeer: (peer: Peer, via: PeerVia) => void }): Promise<void> {
+    const wa = this.wideArea;
+    if (!wa) return;
+    const own = [this.instanceName, wa.registrar?.instanceName].filter((n): n is string => !!n);
+    await wa.find([sha256], {
+      signal: o.signal,
+      timeoutMs: LOOKUP_WINDOW_MS,
+      excludeInstances: own,
+      onPeer: (h, peer) => {
+        this.peerCache.put(h, peer, WIDE_AREA_TTL, 'dns');
+        o.onPeer(peer, 'dns');
+      },
     });
   }
 
@@ -87,6 +126,7 @@ export class Daemon {
       downloadSaving: savings.downloadSaving,
       carbonSaving: savings.carbonSaving,
       items: this.store?.size ?? 0,
+      peerCache: (({ hashes, instances }) => ({ hashes, peers: instances }))(this.peerCache.stats()),
       wideArea: this.wideArea?.status(),
     };
   }
@@ -123,7 +163,10 @@ export class Daemon {
         instanceName: this.hooks.instanceName,
         hostName: hostname(),
         logger: this.log,
+        onResponse: (msg, from) => this.peerCache.ingest(msg, from),
       });
+      const responder = this.responder;
+      this.peerCache.start((q) => responder.query(q.questions, q.link));
 
       this.control = await startControlServer({
         socketPath: paths.socketPath,
@@ -131,6 +174,7 @@ export class Daemon {
         status: () => this.status(),
         setMetered: (on: boolean) => this.setMetered(on),
         claims: this.claims,
+        peers: (hashes) => this.knownPeers(hashes),
         logger: this.log,
       });
 
@@ -260,37 +304,27 @@ export class Daemon {
     this.log.info(`reloaded ${configPath}: ${changed.length ? `applied ${changed.join(', ')}` : 'no live setting changed'}; static dirs rescanned`);
   }
 
-  private async findPeer(hash: string): Promise<{ address: string; port: number } | undefined> {
-    const own = [this.responder?.instanceName, this.wideArea?.registrar?.instanceName].filter((n): n is string => !!n);
-    const opts = {
-      timeoutMs: 1500,
-      interfaces: this.settings.config.interfaces.length ? this.settings.config.interfaces : undefined,
-      ipv6: this.settings.config.ipv6,
-      excludeInstances: own,
-    };
-    // WIDE-AREA HOOK (issue 11): the zone is asked beside mDNS; the first peer from either wins.
-    // When findPeer moves to the daemon's peer cache (peercache branch), keep the zone lookup here.
-    const ac = new AbortController();
-    const first = async (it: AsyncIterable<Peer>) => {
-      for await (const peer of it) return peer;
-      throw new Error('none');
-    };
-    const finders = [first(browse(hash, { ...opts, signal: ac.signal }))];
-    if (this.wideArea) finders.push(first(this.wideArea.browse(hash, { ...opts, timeoutMs: 1000, signal: ac.signal })));
-    try {
-      const peer = await Promise.any(finders);
-      return { address: peer.address, port: peer.port };
-    } catch {
-      return undefined;
-    } finally {
-      ac.abort();
+  /** POST /peers: live peers the cache knows for each hash (only hashes that have one). */
+  private knownPeers(hashes: string[]): PeersReply['peers'] {
+    const out: PeersReply['peers'] = {};
+    for (const h of hashes) {
+      const peers = this.peerCache.lookup(h);
+      if (peers.length) out[h] = peers.map(({ address, port, instance, host }) => ({ address, port, instance, host }));
     }
+    return out;
+  }
+
+  /** The loopback lookup (302 or 404): the cache first, else the finders for ≤ LOOKUP_WINDOW_MS. */
+  private async findPeer(hash: string): Promise<{ address: string; port: number } | undefined> {
+    const peer = await lookupPeer(hash, { cache: this.peerCache, finders: this.peerFinders });
+    return peer && { address: peer.address, port: peer.port };
   }
 
   /** Goodbyes first (peers stop asking), then stop serving, then flush the store. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       const steps: Array<[string, (() => Promise<void>) | undefined]> = [
+        ['peer cache', async () => this.peerCache.stop()],
         ['mDNS responder', this.responder && (() => this.responder!.stop())],
         ['wide-area registration', this.wideArea && (() => this.wideArea!.stop())],
         ['control socket', this.control && (() => this.control!.close())],

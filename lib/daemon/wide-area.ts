@@ -10,10 +10,10 @@ import type { DaemonConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { parseServerAddress } from '../core/server-address.js';
 import { ConfigError } from '../core/errors.js';
-import type { Browse } from '../discovery/types.js';
+import type { BrowseMany } from '../discovery/types.js';
 import { loadKeyFile } from '../discovery/wide-area/key-file.js';
 import { Registrar, type WideAreaStatus } from '../discovery/wide-area/registrar.js';
-import { zoneBrowse } from '../discovery/wide-area/lookup.js';
+import { zoneBrowseMany } from '../discovery/wide-area/lookup.js';
 import { hostLabelFor, routableAddresses } from '../discovery/wide-area/records.js';
 import { fmt } from '../discovery/wide-area/transport.js';
 
@@ -32,7 +32,8 @@ export interface WideAreaSetup {
 export class WideArea {
   private constructor(
     readonly domain: string,
-    readonly browse: Browse,
+    /** zone lookups (the daemon's loopback lookup) */
+    readonly find: BrowseMany,
     private readonly server: string,
     readonly registrar?: Registrar,
   ) {}
@@ -47,7 +48,7 @@ export class WideArea {
     } catch (err) {
       throw new ConfigError(`DnsServer: ${(err as Error).message}`, s.configPath, undefined, 'DnsServer');
     }
-    const browse = zoneBrowse({ domain: config.domain, server, ipv6: config.ipv6 });
+    const find = zoneBrowseMany({ domain: config.domain, server, ipv6: config.ipv6 });
     let registrar: Registrar | undefined;
     if (config.dnsKeyFile) {
       const key = await loadKeyFile(config.dnsKeyFile);
@@ -63,7 +64,7 @@ export class WideArea {
         logger: s.logger,
       });
     }
-    return new WideArea(config.domain, browse, server ? fmt(server) : 'system resolver', registrar);
+    return new WideArea(config.domain, find, server ? fmt(server) : 'system resolver', registrar);
   }
 
   async start(hashes: Iterable<string>): Promise<void> {

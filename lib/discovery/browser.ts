@@ -45,6 +45,8 @@ export interface BrowserConfig extends BrowseOptions {
   maxInstancesPerSource?: number;
   /** creates the sockets (tests: in-process fakes) */
   socketFactory?: MdnsSocketFactory;
+  /** every response this browse receives from port 5353 (the daemon feeds its peer cache with them) */
+  onResponse?: (msg: Message, from: { address: string; link: LinkAddress }) => void;
 }
 
 interface InstanceState {
@@ -211,6 +213,7 @@ async function* run(subtype: string, opts: BrowserConfig): AsyncGenerator<Peer> 
   const ingest = (ls: LinkState, msg: Message, source: string, sourcePort: number) => {
     // RFC 6762 §6: responses not sent from port 5353 are ignored
     if (done || !msg.response || sourcePort !== MDNS_PORT) return;
+    opts.onResponse?.(msg, { address: source, link: ls.link });
     source = source.split('%')[0]!.toLowerCase();
     const fromLoopback = isLoopbackSource(source);
     const recs: RR[] = [...msg.answers, ...msg.additionals];

@@ -60,6 +60,11 @@ export interface ResponderConfig extends ResponderOptions {
   unicastRateLimit?: { burst: number; perSecond: number };
   /** creates the per-interface sockets (tests: in-process fakes) */
   socketFactory?: MdnsSocketFactory;
+  /**
+   * every response heard on a link (from an on-link address and port 5353), whoever sent it:
+   * the daemon's peer cache learns from these (lib/discovery/peer-cache.ts)
+   */
+  onResponse?: (msg: Message, from: { address: string; link: LinkAddress }) => void;
 }
 
 type State = 'idle' | 'probing' | 'running' | 'stopped';
@@ -196,6 +201,18 @@ export class Responder implements AdvertiserLike {
   /** Withdraws a claim (goodbye if it may be in someone's cache). */
   removeClaim(hash: string, kind: ClaimKind): void {
     this.#removeKey(claimKey(hash, kind));
+  }
+
+  /**
+   * Sends a multicast query (QM) from port 5353 on the links of interface `iface` (every link when
+   * undefined or not open): answers come by multicast, so every cache on the link learns them.
+   * Used by the peer cache to resolve SRV and addresses it lacks. Never throws.
+   */
+  query(questions: Array<{ name: string; type: string }>, iface?: string): void {
+    if (this.#state === 'stopped' || !questions.length) return;
+    const all = [...this.#links.values()];
+    const on = all.filter((ls) => ls.link.name === iface);
+    for (const ls of on.length ? on : all) void ls.sock.send({ response: false, questions });
   }
 
   /** Whether a hash is currently advertised. */
@@ -480,8 +497,10 @@ export class Responder implements AdvertiserLike {
       if (this.#state === 'stopped' || this.#state === 'idle') return;
       const src = rinfo.address.split('%')[0]!.toLowerCase();
       if (!isOnLink(rinfo.address, ls.link.name, ls.subnets, ls.index) && !this.#ownAddrs.has(src)) return;
-      if (msg.response) this.#onResponse(ls, msg);
-      else this.#onQuery(ls, msg, rinfo);
+      if (msg.response) {
+        if (rinfo.port === MDNS_PORT) this.#cfg.onResponse?.(msg, { address: rinfo.address, link: ls.link });
+        this.#onResponse(ls, msg);
+      } else this.#onQuery(ls, msg, rinfo);
     } catch (err) {
       this.#log.debug(`mDNS: ignoring packet from ${rinfo.address}: ${(err as Error).message}`);
     }

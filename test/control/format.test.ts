@@ -41,4 +41,7 @@ test('table row and status lines in human units', () => {
   assert.ok(lines.includes('Name:            -'));
   // values line up
   assert.equal(new Set(lines.map((l) => l.search(/(?<=: +)\S/))).size, 1);
+  assert.ok(!lines.some((l) => l.startsWith('Peers known')), 'no peer cache line from a daemon without one');
+  const withCache = statusLines({ version: '1', status: 'running', port: 1, name: 'n', uri: 'u', downloadSaving: 0, carbonSaving: 0, items: 0, peerCache: { hashes: 12, peers: 3 } });
+  assert.ok(withCache.includes('Peers known:     12 hashes on 3 peers'), withCache.join('\n'));
 });

@@ -1,0 +1,141 @@
+/**
+ * The daemon's peer cache on a LAN of network namespaces: A publishes, B knows it from A's
+ * announcement alone (POST /peers, and the loopback lookup answers 302 from the cache without a
+ * query for the hash); A unpublishes, B drops it on the goodbye; an unknown hash is 404 after one
+ * short browse. C captures every packet, to show what B did and did not ask. Root only.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLan, netnsSkip, type Lan, type LanHost } from '../helpers/netns.js';
+import { startDaemon, passim, type TestDaemon } from '../helpers/daemon.js';
+import { MdnsHost, type HostEvent } from '../helpers/mdns-host-client.js';
+import { subtypeName } from '../../lib/discovery/names.js';
+import type { PeersReply } from '../../lib/control/api.js';
+
+const skip = netnsSkip();
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+let lan: Lan;
+let A: LanHost, B: LanHost, C: LanHost;
+let dA: TestDaemon, dB: TestDaemon;
+let capture: MdnsHost;
+let work: string;
+
+before(async () => {
+  if (skip) return;
+  work = await mkdtemp(join(tmpdir(), 'passim-pc-'));
+  lan = await createLan(3);
+  [A, B, C] = lan.hosts as [LanHost, LanHost, LanHost];
+  capture = await MdnsHost.start(C);
+  await capture.call('capture');
+  [dA, dB] = await Promise.all([startDaemon({ host: A, readyTimeout: 60_000 }), startDaemon({ host: B, readyTimeout: 60_000 })]);
+});
+
+after(async () => {
+  if (skip) return;
+  await capture?.close();
+  await Promise.all([dA, dB].filter(Boolean).map(async (d) => { await d.stop(); await d.cleanup(); }));
+  await lan?.destroy();
+  await rm(work, { recursive: true, force: true });
+});
+
+async function peersOn(h: LanHost, d: TestDaemon, hashes: string[]): Promise<PeersReply> {
+  const r = await h.exec('curl', ['-s', '--unix-socket', d.socket, '-X', 'POST', '--data-binary', JSON.stringify({ hashes }), 'http://localhost/peers']);
+  return JSON.parse(r.stdout) as PeersReply;
+}
+
+/** Polls B's cache (a packet B has received changes it; nothing outside the daemon can wait on that). */
+async function eventually<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Queries B sent asking for the hash's subtype, among captured events since `since`. */
+function queriesFor(hash: string, since: number): HostEvent[] {
+  const name = subtypeName(hash).toLowerCase();
+  return capture.events.slice(since).filter((e) => e.from === B.address && e.packet?.type === 'query' &&
+    (e.packet.questions ?? []).some((q) => q.name.toLowerCase() === name));
+}
+
+async function publishOnA(name: string, data: Buffer): Promise<string> {
+  const file = join(await mkdtemp(join(work, 'src-')), name);
+  await writeFile(file, data);
+  const r = await passim(['publish', file, '--socket', dA.socket], { host: A });
+  assert.equal(r.code, 0, r.stderr);
+  return sha(data);
+}
+
+test('A publishes: B knows A from the announcement (POST /peers) and its loopback lookup answers 302 from the cache; A unpublishes: B drops it', { skip, timeout: 60_000 }, async () => {
+  const since = capture.mark();
+  const hash = await publishOnA('fw.cab', randomBytes(40_000));
+  const expected = { address: A.address, port: 27500, instance: dA.name };
+  const reply = await eventually('B hears A announce the hash', async () => {
+    const r = await peersOn(B, dB, [hash, 'cd'.repeat(32)]);
+    return r.peers[hash]?.length ? r : undefined;
+  });
+  assert.deepEqual(Object.keys(reply.peers), [hash], 'only hashes with a peer are listed');
+  assert.deepEqual(reply.peers[hash]!.map(({ address, port, instance }) => ({ address, port, instance })), [expected]);
+  assert.match(reply.peers[hash]![0]!.host, /\.local$/);
+
+  // the loopback lookup (fwupd): 302 to A straight from the cache
+  const url = `https://127.0.0.1:27500/fw.cab?sha256=${hash}`;
+  const head = await B.exec('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', url]);
+  assert.equal(head.stdout, `302 https://${A.address}:27500/fw.cab?sha256=${hash}`);
+  const followed = await B.exec('sh', ['-c', `curl -skL --max-redirs 5 '${url}' | sha256sum`]);
+  assert.equal(followed.stdout.split(' ')[0], hash);
+  assert.deepEqual(queriesFor(hash, since), [], 'B never asked the LAN for this hash');
+
+  // passim dump shows what B's cache holds
+  const dump = await passim(['dump', '--json', '--socket', dB.socket], { host: B });
+  assert.equal(dump.code, 0, dump.stderr);
+  const pc = (JSON.parse(dump.stdout) as { status: { peerCache?: { hashes: number; peers: number } } }).status.peerCache;
+  assert.ok(pc && pc.hashes >= 1 && pc.peers === 1, JSON.stringify(pc));
+
+  // A's own cache never lists A
+  assert.deepEqual((await peersOn(A, dA, [hash])).peers, {});
+
+  // unpublish on A: its goodbye empties B's cache for the hash
+  const r = await passim(['unpublish', hash, '--socket', dA.socket], { host: A });
+  assert.equal(r.code, 0, r.stderr);
+  await eventually('B drops the hash after A\'s goodbye', async () => ((await peersOn(B, dB, [hash])).peers[hash] ? undefined : true));
+  const none = await B.exec('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code}', url]);
+  assert.equal(none.stdout, '404', 'gone from the cache, and no peer answers the browse');
+});
+
+test('an unknown hash: the loopback lookup browses once and answers 404; the control socket rejects a bad body', { skip, timeout: 30_000 }, async () => {
+  const unknown = 'ef'.repeat(32);
+  const since = capture.mark();
+  const none = await B.exec('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code}', `https://127.0.0.1:27500/x?sha256=${unknown}`]);
+  assert.equal(none.stdout, '404');
+  assert.ok(queriesFor(unknown, since).length >= 1, 'a hash the cache does not know is asked for on the LAN');
+  const bad = await B.exec('curl', ['-s', '-w', ' %{http_code}', '--unix-socket', dB.socket, '-X', 'POST', '--data-binary', '{"hashes":["x"]}', 'http://localhost/peers']);
+  assert.match(bad.stdout, /PASSIM_INVALID_HASH.* 400$/);
+});
+
+test('a peer that was there before B started: B resolves it by asking for SRV and address, never for the hash', { skip, timeout: 60_000 }, async () => {
+  const hash = await publishOnA('early.bin', randomBytes(10_000));
+  await eventually('B knows early.bin', async () => ((await peersOn(B, dB, [hash])).peers[hash] ? true : undefined));
+  // restart B: its cache is empty; A's next announcement of an item carries only the subtype PTR
+  await dB.stop();
+  const since = capture.mark();
+  dB = await startDaemon({ host: B, root: dB.root, readyTimeout: 60_000 });
+  const later = await publishOnA('later.bin', randomBytes(10_000));
+  const reply = await eventually('B resolves A', async () => {
+    const r = await peersOn(B, dB, [later]);
+    return r.peers[later]?.length ? r : undefined;
+  });
+  assert.equal(reply.peers[later]![0]!.address, A.address);
+  assert.deepEqual(queriesFor(later, since), [], 'B never asked for the hash');
+  const srvQuery = capture.events.slice(since).some((e) => e.from === B.address && e.packet?.type === 'query' &&
+    (e.packet.questions ?? []).some((q) => q.type === 'SRV' && q.name.toLowerCase() === `${dA.name}._cache._tcp.local`.toLowerCase()));
+  assert.ok(srvQuery, 'B asked for the SRV of A\'s instance');
+});
