@@ -28,6 +28,8 @@ function skipReason(): false | string {
 const skip = skipReason();
 const ROOT = resolve(import.meta.dirname, '../..');
 const ZONE = 'cache.test';
+/** a loaded 2-core machine can take longer than the helper's default 15 s to start a daemon */
+const READY_MS = 60_000;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 let net: RoutedNet;
@@ -106,6 +108,20 @@ async function fetchOn(h: LanHost, name: string, hash: string, out: string, ...e
   return { ...r, json: r.code === 0 ? JSON.parse(r.stdout) : undefined };
 }
 
+/**
+ * The daemons A and B, started by the first test that needs them (the first two tests check the
+ * zone's serial, which their refreshes would move).
+ */
+async function ensureAB(): Promise<void> {
+  if (dA) return;
+  rootA = await rootWith(confFor(goodKey.file));
+  rootB = await rootWith(confFor(goodKey.file));
+  [dA, dB] = await Promise.all([
+    startDaemon({ host: A, root: rootA, readyTimeout: READY_MS }),
+    startDaemon({ host: B, root: rootB, readyTimeout: READY_MS }),
+  ]);
+}
+
 before(async () => {
   if (skip) return;
   work = await mkdtemp(join(tmpdir(), 'passim-wide-'));
@@ -116,12 +132,6 @@ before(async () => {
   badKeyFile = (await tsigKeygen('passim', join(work, 'wrong.key'))).file;
   named = await startNamed(net.router, { zone: ZONE, address: net.router.addresses[0]!, keyName: 'passim', secret: goodKey.secret });
   server = { address: named.address, port: named.port };
-  rootA = await rootWith(confFor(goodKey.file));
-  rootB = await rootWith(confFor(goodKey.file));
-  [dA, dB] = await Promise.all([
-    startDaemon({ host: A, root: rootA }),
-    startDaemon({ host: B, root: rootB }),
-  ]);
   // fetch reads Domain/DnsServer from this config dir (as the daemon's rules say)
   await rm(join(work, 'fetch-config'), { recursive: true, force: true });
   await execa('mkdir', ['-p', join(work, 'fetch-config')]);
@@ -188,7 +198,7 @@ test('a wrong key gets NOTAUTH (BADSIG), an unknown key BADKEY, a name outside t
   assert.deepEqual(await dig(U, server, 'SOA', ZONE), serial, 'no update was applied (serial unchanged)');
 
   // a daemon with the wrong key: one clear log line, dump says failing, mDNS keeps working, nothing in the zone
-  const dC = await startDaemon({ host: U, root: await rootWith(confFor(badKeyFile)) });
+  const dC = await startDaemon({ host: U, root: await rootWith(confFor(badKeyFile)), readyTimeout: READY_MS });
   try {
     const data = randomBytes(1000);
     const f = await put('c.bin', data);
@@ -213,6 +223,7 @@ test('a wrong key gets NOTAUTH (BADSIG), an unknown key BADKEY, a name outside t
 });
 
 test('A registers its instance, host and items; mDNS alone does not cross; B finds A through the zone', { skip }, async () => {
+  await ensureAB();
   const data = randomBytes(300_000);
   const hash = sha(data);
   assert.equal((await passim(['publish', await put('wide.bin', data), '--socket', dA.socket], { host: A })).code, 0);
@@ -255,6 +266,7 @@ test('A registers its instance, host and items; mDNS alone does not cross; B fin
 const UPSTREAM_RUNNER = '/work/upstream/run-passimd-in-netns.sh';
 const upstreamSkip = skip || (!existsSync('/work/upstream/READY') || !existsSync(UPSTREAM_RUNNER) ? 'needs upstream passimd (/work/upstream/READY; built outside the repo)' : false);
 test('upstream passimd on A\'s link still finds A over mDNS (wide area changes nothing on the link)', { skip: upstreamSkip }, async () => {
+  await ensureAB();
   const data = randomBytes(20_000);
   const hash = sha(data);
   assert.equal((await passim(['publish', await put('up.bin', data), '--socket', dA.socket], { host: A })).code, 0);
@@ -284,6 +296,7 @@ test('upstream passimd on A\'s link still finds A over mDNS (wide area changes n
 });
 
 test('unpublish removes A\'s PTR (class NONE: another host\'s PTR for the same hash stays); expiry removes it too', { skip }, async () => {
+  await ensureAB();
   const data = randomBytes(2000);
   const hash = sha(data);
   const f = await put('both.bin', data);
@@ -301,6 +314,7 @@ test('unpublish removes A\'s PTR (class NONE: another host\'s PTR for the same h
 });
 
 test('after kill -9 of A, B skips its stale record (connect fails) and falls back to the CDN; A restarted re-registers what it holds', { skip }, async () => {
+  await ensureAB();
   const data = randomBytes(100_000);
   const hash = sha(data);
   await writeFile(join(work, 'stale.bin'), data);
@@ -314,7 +328,7 @@ test('after kill -9 of A, B skips its stale record (connect fails) and falls bac
   assert.equal(r.json.source, 'cdn');
   assert.match(r.stderr, new RegExp(`skipped peer ${A.address.replace(/\./g, '\\.')}`));
 
-  dA = await startDaemon({ host: A, root: rootA });
+  dA = await startDaemon({ host: A, root: rootA, readyTimeout: READY_MS });
   assert.notEqual(dA.name, oldName);
   await settled(A, dA);
   assert.deepEqual(await dig(U, server, 'PTR', subtypeNameIn(hash, ZONE)), [`${dA.name}._cache._tcp.${ZONE}.`], 'old PTR replaced by the new instance');
@@ -325,6 +339,7 @@ test('after kill -9 of A, B skips its stale record (connect fails) and falls bac
 });
 
 test('reload (SIGHUP): without DnsKeyFile B leaves the zone and only looks up; with the key back it registers again', { skip }, async () => {
+  await ensureAB();
   const before = await settled(B, dB);
   const inst = `${dB.name}._cache._tcp.${ZONE}`;
   assert.equal((await dig(U, server, 'SRV', inst)).length, 1);
@@ -341,6 +356,7 @@ test('reload (SIGHUP): without DnsKeyFile B leaves the zone and only looks up; w
 });
 
 test('shutdown removes the instance and its items from the zone', { skip }, async () => {
+  await ensureAB();
   const wa = await settled(B, dB);
   const inst = `${dB.name}._cache._tcp.${ZONE}`;
   assert.equal((await dig(U, server, 'SRV', inst)).length, 1);
