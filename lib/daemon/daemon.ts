@@ -282,7 +282,8 @@ export class Daemon {
     for (const [field] of LIVE_KEYS) (cur as unknown as Record<string, unknown>)[field] = next[field];
     // a metered state set over the control socket stays unless passim.conf itself changed Metered
     if (meteredChanged) await this.setMetered(next.metered);
-    if (WIDE_AREA_KEYS.some(([field]) => !same(cur[field], next[field]))) {
+    // a changed key restarts the wide-area part; so does any reload while it is off for an error
+    if (WIDE_AREA_KEYS.some(([field]) => !same(cur[field], next[field])) || (!this.wideArea && next.domain)) {
       try {
         const trial = { ...cur, domain: next.domain, dnsServer: next.dnsServer, dnsKeyFile: next.dnsKeyFile };
         const old = this.wideArea;
@@ -293,6 +294,13 @@ export class Daemon {
         for (const [field, key] of WIDE_AREA_KEYS) changed.push(`${key}=${String(next[field] ?? '')}`);
       } catch (err) {
         this.log.error(`reload: wide area: ${(err as Error).message}; wide area off until fixed`);
+      }
+    } else if (this.wideArea && cur.dnsKeyFile) {
+      // same settings: the key file may have been rewritten in place (a rotated secret)
+      try {
+        await this.wideArea.reloadKey(cur.dnsKeyFile);
+      } catch (err) {
+        this.log.error(`reload: wide area: ${(err as Error).message}; keeping the key in use`);
       }
     }
     this.dbus?.notify(); // CarbonCost changes CarbonSaving even when Metered did not change

@@ -67,6 +67,14 @@ export class WideArea {
     return new WideArea(config.domain, find, server ? fmt(server) : 'system resolver', registrar);
   }
 
+  /** Reload with the same DnsKeyFile path: re-read it, so a key rotated in place is used. Throws ConfigError. */
+  async reloadKey(file: string): Promise<boolean> {
+    if (!this.registrar) return false;
+    const key = await loadKeyFile(file);
+    this.registrar.setKey(key);
+    return true;
+  }
+
   async start(hashes: Iterable<string>): Promise<void> {
     if (!this.registrar) return;
     this.registrar.setHashes(hashes);

@@ -216,6 +216,16 @@ test('a wrong key gets NOTAUTH (BADSIG), an unknown key BADKEY, a name outside t
     const r = await passim(['fetch', 'c.bin', '--sha256', sha(data), '-o', out, '--json', '--no-cdn', '--no-publish', '--domain', '', '--socket', join(work, 'none.sock')], { host: A });
     assert.equal(r.code, 0, r.stderr);
     assert.ok((await readFile(out)).equals(data));
+    // the key file rewritten in place with the right secret, then SIGHUP: C registers
+    const badKey = await readFile(badKeyFile, 'utf8');
+    await writeFile(badKeyFile, await readFile(goodKey.file, 'utf8'));
+    dC.proc.kill('SIGHUP');
+    await eventually('C registers with the rotated key', async () => {
+      const s = (await dump(U, dC)).status.wideArea;
+      return s?.state === 'registered' && s.pending === 0 ? s : undefined;
+    }, 20_000);
+    assert.deepEqual(await dig(U, server, 'PTR', subtypeNameIn(sha(data), ZONE)), [`${dC.name}._cache._tcp.${ZONE}.`]);
+    await writeFile(badKeyFile, badKey);
   } finally {
     await dC.stop();
     await dC.cleanup();

@@ -117,6 +117,7 @@ export class Registrar extends EventEmitter<{ acked: [at: number, ops: number]; 
   private hostLabel: string;
   private addressesNow: string[] = [];
   private idleWaiters: Array<() => void> = [];
+  private key: TsigKey;
 
   constructor(private readonly opts: RegistrarOptions) {
     super();
@@ -129,6 +130,20 @@ export class Registrar extends EventEmitter<{ acked: [at: number, ops: number]; 
     this.timeoutMs = opts.timeoutMs ?? 2000;
     this.maxBytes = opts.maxMessageBytes ?? 60_000;
     this.server = opts.server;
+    this.key = opts.key;
+  }
+
+  /**
+   * A new secret for the next messages (DnsKeyFile rewritten in place, then SIGHUP); a registration
+   * that was failing for the old key is retried at once.
+   */
+  setKey(key: TsigKey): void {
+    const same = key.name === this.key.name && key.secret.equals(this.key.secret);
+    this.key = key;
+    if (same || this.stopped) return;
+    if (this.retryTimer) { clearTimeout(this.retryTimer); this.retryTimer = undefined; }
+    this.instanceDue = true;
+    this.kick();
   }
 
   get instanceName(): string {
@@ -363,7 +378,7 @@ export class Registrar extends EventEmitter<{ acked: [at: number, ops: number]; 
     const id = randomInt(0, 0x10000);
     const lease = Math.round((updates.some((u) => u.type === 'SRV') ? 3 * this.refreshMs : 2 * this.itemRefreshMs) / 1000);
     const raw = encodeUpdate({ id, zone: this.domain, prerequisites, updates, lease });
-    const signed = sign(raw, this.opts.key);
+    const signed = sign(raw, this.key);
     let reply: Buffer;
     try {
       reply = await exchange(server, signed.message, { timeoutMs: this.timeoutMs, traffic: this.traffic, tcp: signed.message.length > MAX_UDP ? tcp : undefined });
@@ -371,15 +386,15 @@ export class Registrar extends EventEmitter<{ acked: [at: number, ops: number]; 
       throw new UpdateFailed(`no answer from DNS server ${fmt(server)}: ${(err as Error).message}`);
     }
     const h = readHeader(reply);
-    const v = verify(reply, this.opts.key, { requestMac: signed.mac });
+    const v = verify(reply, this.key, { requestMac: signed.mac });
     if (v.ok && v.error !== 0) {
-      throw new UpdateFailed(`DNS server ${fmt(server)} rejected the key "${this.opts.key.name}" (${rcodeName(h.rcode)}, ${tsigErrorName(v.error)}): ` +
+      throw new UpdateFailed(`DNS server ${fmt(server)} rejected the key "${this.key.name}" (${rcodeName(h.rcode)}, ${tsigErrorName(v.error)}): ` +
         'check that DnsKeyFile holds the key the zone allows', h.rcode);
     }
     if (h.rcode === 0 && !v.ok) throw new UpdateFailed(`the answer from ${fmt(server)} failed TSIG verification (${v.reason})`, h.rcode);
     if (h.rcode === RCODE_YXRRSET && prerequisites?.length) throw new UpdateFailed('name taken', h.rcode);
     if (h.rcode === 5) {
-      throw new UpdateFailed(`DNS server ${fmt(server)} refused the update of ${this.domain} (REFUSED): the zone's update policy must allow key "${this.opts.key.name}" ` +
+      throw new UpdateFailed(`DNS server ${fmt(server)} refused the update of ${this.domain} (REFUSED): the zone's update policy must allow key "${this.key.name}" ` +
         `to change _cache._tcp.${this.domain} and host names`, h.rcode);
     }
     if (h.rcode === 9) throw new UpdateFailed(`DNS server ${fmt(server)} is not authoritative for ${this.domain} or refused the key (NOTAUTH)`, h.rcode);
