@@ -24,9 +24,10 @@ import * as manyItems from './measures/many-items.js';
 import * as herd from './measures/herd.js';
 import * as wideArea from './measures/wide-area.js';
 import * as loopbackLookup from './measures/loopback-lookup.js';
+import * as batch from './measures/batch.js';
 
 interface Measure { name: string; measure(ctx: Ctx): Promise<Row[]> }
-const MEASURES: Measure[] = [cliStart, hashing, cdnFetch, discovery, peerDownload, daemonRss, manyItems, herd, loopbackLookup, wideArea];
+const MEASURES: Measure[] = [cliStart, hashing, cdnFetch, discovery, peerDownload, daemonRss, manyItems, herd, loopbackLookup, batch, wideArea];
 
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`bench: ${msg}\n`);

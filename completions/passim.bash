@@ -79,7 +79,7 @@ _passim()
             opts="--socket"
             ;;
         fetch)
-            opts="--sha256 --sha256-url --cdn --output -o --no-publish --max-age --share-limit --timeout --no-peers --no-cdn --no-herd --herd-wait --domain --dns-server --socket"
+            opts="--from --sha256 --sha256-url --insecure-checksum-url --cdn --output -o --no-publish --max-age --share-limit --timeout --no-peers --no-cdn --no-herd --herd-wait --domain --dns-server --socket"
             ;;
         verify)
             opts="--sha256 --fix --socket"

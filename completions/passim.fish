@@ -61,7 +61,9 @@ complete -c passim -n "__fish_seen_subcommand_from unpublish" -a '(__passim_hash
 
 # fetch
 complete -c passim -n "__fish_seen_subcommand_from fetch" -l sha256 -x -d 'expected sha256'
-complete -c passim -n "__fish_seen_subcommand_from fetch" -l sha256-url -x -d 'URL of a checksum file'
+complete -c passim -n "__fish_seen_subcommand_from fetch" -l sha256-url -x -d 'https URL of a checksum file'
+complete -c passim -n "__fish_seen_subcommand_from fetch" -l insecure-checksum-url -d 'accept an http checksum URL'
+complete -c passim -n "__fish_seen_subcommand_from fetch" -l from -r -F -d 'fetch every file of a list (- = stdin)'
 complete -c passim -n "__fish_seen_subcommand_from fetch" -l cdn -x -d 'CDN URL to fall back to (repeatable)'
 complete -c passim -n "__fish_seen_subcommand_from fetch" -s o -l output -r -F -d 'where to write (- for stdout)'
 complete -c passim -n "__fish_seen_subcommand_from fetch" -l no-publish -d 'do not publish the result to the local daemon'

@@ -84,8 +84,9 @@ export class ControlClient {
   }
 
   /**
-   * Peers the daemon has heard announce each hash (its cache of mDNS answers). A daemon too old to
-   * have the route answers 404: that is an empty reply, not an error.
+   * Peers the daemon has heard announce each hash (its cache of mDNS answers; at most
+   * MAX_PEERS_HASHES per call). A daemon too old to have the route (404) or without a peer cache
+   * (501) knows no peers: that is an empty reply, not an error.
    */
   async peers(hashes: string[]): Promise<PeersReply> {
     const body = Buffer.from(JSON.stringify({ hashes }));
@@ -137,7 +138,7 @@ export class ControlClient {
     if (c) await c.close().catch(() => c.destroy());
   }
 
-  private call<T>(method: string, path: string, body?: Readable, size?: number, upload = false, contentType = 'application/octet-stream', on404?: () => T): Promise<T> {
+  private call<T>(method: string, path: string, body?: Readable, size?: number, upload = false, contentType = 'application/octet-stream', noRoute?: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       let answered = false;
@@ -166,7 +167,7 @@ export class ControlClient {
           if (settled) return;
           settled = true;
           try {
-            if (res.statusCode === 404 && on404) return resolve(on404());
+            if ((res.statusCode === 404 || res.statusCode === 501) && noRoute) return resolve(noRoute());
             resolve(this.parse<T>(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8')));
           } catch (err) {
             reject(err);
@@ -211,6 +212,8 @@ export class ControlClient {
         connectTimeout: 5000,
         headersTimeout: 0,
         bodyTimeout: 0,
+        // a batch claims many hashes at once: pipelined, they cost one round trip, not one each
+        pipelining: 16,
       });
     }
     let res;
@@ -218,6 +221,9 @@ export class ControlClient {
       res = await this.claimClient.request({
         method: method as 'GET',
         path,
+        // claim calls carry no body and may be pipelined (a lost connection ends its claims anyway)
+        idempotent: true,
+        blocking: false,
         headers: { accept: 'application/json' },
       });
     } catch (err) {

@@ -396,6 +396,10 @@ export class MdnsSession {
           m.add(key);
           changed = true;
           l.news();
+          // a new lookup wanting an unresolved instance gets fresh SRV/address tries
+          const st = this.#instances.get(key)!;
+          if (!st.srv) st.srvQueries = 0;
+          else if (!this.#addresses.get(nameKey(st.srv.target))?.size) st.addrQueries = 0;
         }
       }
     }

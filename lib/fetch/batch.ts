@@ -33,6 +33,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import type { Agent } from 'undici';
 import type { ControlClient } from '../control/client.js';
+import { MAX_PEERS_HASHES } from '../control/api.js';
 import { ChecksumMismatchError, NotFoundError, PassimError, UsageError } from '../core/errors.js';
 import { validateBasename } from '../core/basename.js';
 import { resolvePaths } from '../core/paths.js';
@@ -314,11 +315,14 @@ export class FetchBatch implements FetchBatchLike {
     if (daemon) {
       try {
         const c = await this.#controlClient();
-        const reply = await withTimeout(c.peers(hashes), this.#o.localTimeoutMs ?? CONTROL_TIMEOUT_MS, 'the daemon did not answer in time');
-        for (const h of hashes) {
-          const list = reply.peers[h];
-          if (!Array.isArray(list)) continue;
-          for (const p of list) if (usable(p) && round.queues.get(h)!.push(p)) round.cached.add(h);
+        for (let i = 0; i < hashes.length; i += MAX_PEERS_HASHES) {
+          const chunk = hashes.slice(i, i + MAX_PEERS_HASHES);
+          const reply = await withTimeout(c.peers(chunk), this.#o.localTimeoutMs ?? CONTROL_TIMEOUT_MS, 'the daemon did not answer in time');
+          for (const h of chunk) {
+            const list = reply.peers[h];
+            if (!Array.isArray(list)) continue;
+            for (const p of list) if (usable(p) && round.queues.get(h)!.push(p)) round.cached.add(h);
+          }
         }
       } catch {
         /* no cache: every hash goes to the finders */

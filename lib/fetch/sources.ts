@@ -11,7 +11,7 @@
  */
 import type { ControlClient } from '../control/client.js';
 import { withTimeout } from '../core/with-timeout.js';
-import type { Browse, Peer } from '../discovery/types.js';
+import type { Peer } from '../discovery/types.js';
 
 export type SourceKind = 'local' | 'peer' | 'cdn';
 
@@ -137,36 +137,6 @@ export class PeerQueue {
     if (p) return Promise.resolve(p);
     if (this.ended) return Promise.resolve(undefined);
     return new Promise((resolve) => this.waiters.push(resolve));
-  }
-}
-
-/**
- * A PeerQueue fed by one browse running in the background. `stop()` aborts the browser.
- */
-export class PeerCollector extends PeerQueue {
-  private readonly ac = new AbortController();
-
-  constructor(browse: Browse, sha256: string, opts: { timeoutMs: number; excludeInstances?: string[]; signal?: AbortSignal; maxPeers?: number }) {
-    super(opts.maxPeers);
-    const signal = opts.signal ? AbortSignal.any([opts.signal, this.ac.signal]) : this.ac.signal;
-    void (async () => {
-      try {
-        for await (const p of browse(sha256, { timeoutMs: opts.timeoutMs, excludeInstances: opts.excludeInstances, signal })) {
-          if (this.done) break;
-          this.push(p);
-          if (this.found >= (opts.maxPeers ?? 32)) break;
-        }
-      } catch (err) {
-        if (!this.ac.signal.aborted) this.error = err;
-      } finally {
-        this.end();
-      }
-    })();
-  }
-
-  stop(): void {
-    this.ac.abort();
-    this.end();
   }
 }
 
