@@ -79,6 +79,9 @@ export class Daemon {
       interfaces: this.settings.config.interfaces.length ? this.settings.config.interfaces : undefined,
       ipv6: this.settings.config.ipv6,
       excludeInstances: this.instanceName ? [this.instanceName] : [],
+      // the responder's sockets on 5353 already feed multicast answers into the cache (and the
+      // lookup waits on the cache too): no second listener per lookup while they are open
+      listenMulticast: !this.responder || this.responder.state === 'idle' || this.responder.state === 'stopped',
     }), this.peerCache), (sha256, o) => this.zoneFinder(sha256, o)];
   }
 

@@ -213,7 +213,11 @@ async function* run(subtype: string, opts: BrowserConfig): AsyncGenerator<Peer> 
   const ingest = (ls: LinkState, msg: Message, source: string, sourcePort: number) => {
     // RFC 6762 §6: responses not sent from port 5353 are ignored
     if (done || !msg.response || sourcePort !== MDNS_PORT) return;
-    opts.onResponse?.(msg, { address: source, link: ls.link });
+    try {
+      opts.onResponse?.(msg, { address: source, link: ls.link });
+    } catch (err) {
+      log.debug(`mDNS browse: response listener: ${(err as Error).message}`);
+    }
     source = source.split('%')[0]!.toLowerCase();
     const fromLoopback = isLoopbackSource(source);
     const recs: RR[] = [...msg.answers, ...msg.additionals];

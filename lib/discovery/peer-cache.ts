@@ -20,7 +20,7 @@
  * Each name is asked at most once per second, backing off to once a minute while unanswered,
  * and at most QUERY_BURST questions (then QUERY_PER_SECOND a second) are sent in all.
  *
- * Bounds (PEER_CACHE_LIMITS; at all of them at once the cache holds about 7 MiB of heap, measured):
+ * Bounds (PEER_CACHE_LIMITS; at all of them at once the cache holds about 9 MiB of heap, measured):
  * - 8192 (hash, instance) pairs in all, at most 2048 from one source address; past the global
  *   bound the pair refreshed longest ago goes (a Map in refresh order: eviction is O(1)), past a
  *   source's bound that source's new pairs are dropped, so one flooding host can neither take more

@@ -498,7 +498,13 @@ export class Responder implements AdvertiserLike {
       const src = rinfo.address.split('%')[0]!.toLowerCase();
       if (!isOnLink(rinfo.address, ls.link.name, ls.subnets, ls.index) && !this.#ownAddrs.has(src)) return;
       if (msg.response) {
-        if (rinfo.port === MDNS_PORT) this.#cfg.onResponse?.(msg, { address: rinfo.address, link: ls.link });
+        if (rinfo.port === MDNS_PORT && this.#cfg.onResponse) {
+          try {
+            this.#cfg.onResponse(msg, { address: rinfo.address, link: ls.link });
+          } catch (err) {
+            this.#log.debug(`mDNS: response listener: ${(err as Error).message}`);
+          }
+        }
         this.#onResponse(ls, msg);
       } else this.#onQuery(ls, msg, rinfo);
     } catch (err) {

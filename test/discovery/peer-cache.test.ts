@@ -14,7 +14,8 @@ import { lookupPeer, type PeerFinder } from '../../lib/discovery/peer-lookup.js'
 import { Responder } from '../../lib/discovery/responder.js';
 import { MdnsSocket } from '../../lib/discovery/mdns-socket.js';
 import { listLinks, type LinkAddress } from '../../lib/discovery/interfaces.js';
-import { encodeMessage, type Message, type OutMessage } from '../../lib/discovery/packets.js';
+import { decodeMessage, encodeMessage, type Message, type OutMessage } from '../../lib/discovery/packets.js';
+import fc from 'fast-check';
 import { address, srv, subtypePtr } from '../../lib/discovery/records.js';
 import type { RR } from '../../lib/discovery/records.js';
 import { subtypeName } from '../../lib/discovery/names.js';
@@ -362,4 +363,53 @@ test('lookupPeer: a cached peer answers without running any finder; otherwise fi
   assert.deepEqual(await lookupPeer(later, { cache, finders: [slow], windowMs: 5000 }), { ...peer, via: 'dns' });
   // all finders gave up: no need to wait for the window
   assert.equal(await lookupPeer(sha('none'), { cache, finders: [empty], windowMs: 60_000 }), undefined);
+});
+
+test('random responses from many sources (encoded and decoded as on the wire) never throw, and every bound holds', () => {
+  const limits = { maxPairs: 64, maxPairsPerSource: 24, maxInstances: 12, maxInstancesPerSource: 4, maxSrvPerInstance: 2, maxAddressesPerHost: 3, maxDirect: 8 };
+  const hashes = Array.from({ length: 40 }, (_, i) => sha(`fuzz-${i}`));
+  const instances = Array.from({ length: 30 }, (_, i) => `Passim-Z${String(i).padStart(3, '0')}`);
+  const hosts = Array.from({ length: 20 }, (_, i) => `fz${i}`);
+  const ttl = fc.constantFrom(0, 0, 1, 10, 120, 4500, 0x7fffffff);
+  const rr = fc.oneof(
+    fc.record({ h: fc.constantFrom(...hashes), i: fc.constantFrom(...instances, 'Passim-OWN'), t: ttl }).map(({ h, i, t }) => subtypePtr(h, i, t)),
+    fc.record({ i: fc.constantFrom(...instances), host: fc.constantFrom(...hosts), p: fc.constantFrom(0, 1, 443, 27500, 65535), t: ttl, f: fc.boolean() })
+      .map(({ i, host, p, t, f }) => ({ ...srv(i, host, p, t), flush: f }) as RR),
+    fc.record({ host: fc.constantFrom(...hosts), a: fc.constantFrom('10.98.1.1', '10.98.1.2', '10.98.1.3', '10.98.1.4', '0.0.0.0', '224.0.0.251', '255.255.255.255', '127.0.0.1', 'fe80::1', '::'), t: ttl, f: fc.boolean() })
+      .map(({ host, a, t, f }) => ({ ...address(host, a, t), flush: f }) as RR),
+  );
+  const step = fc.record({
+    src: fc.integer({ min: 1, max: 6 }),
+    answers: fc.array(rr, { maxLength: 12 }),
+    additionals: fc.array(rr, { maxLength: 6 }),
+    advance: fc.constantFrom(0, 0, 500, 1500, 60_000, 5_000_000),
+    put: fc.option(fc.record({ h: fc.constantFrom(...hashes), t: ttl }), { nil: undefined }),
+  });
+  let found = 0;
+  fc.assert(fc.property(fc.array(step, { minLength: 1, maxLength: 60 }), (steps) => {
+    const clock = { now: 1_000_000 };
+    const cache = new PeerCache({ now: () => clock.now, limits, isOwnInstance: (i) => i === 'Passim-OWN', ipv6: true });
+    for (const s of steps) {
+      clock.now += s.advance;
+      const msg = decodeMessage(encodeMessage({ response: true, answers: s.answers, additionals: s.additionals }));
+      assert.ok(msg);
+      cache.ingest(msg, { address: `10.98.9.${s.src}`, link: link ?? undefined });
+      if (s.put) cache.put(s.put.h, { address: '10.99.1.1', port: 27500, instance: 'Passim-D', host: 'd.example' }, s.put.t);
+      if (s.advance > 1000) cache.sweep();
+      cache.takeQueries();
+      const st = cache.stats();
+      assert.ok(st.records <= limits.maxPairs + limits.maxDirect, JSON.stringify(st));
+      assert.ok(st.instances <= limits.maxInstances);
+      assert.ok(st.addresses <= limits.maxInstances * limits.maxSrvPerInstance * limits.maxAddressesPerHost);
+      for (const h of hashes) {
+        for (const p of cache.lookup(h)) {
+          found++;
+          assert.notEqual(p.instance, 'Passim-OWN');
+          assert.ok(p.port >= 1 && p.port <= 65535);
+          assert.ok(!['0.0.0.0', '224.0.0.251', '255.255.255.255', '::', '127.0.0.1'].includes(p.address), p.address);
+        }
+      }
+    }
+  }), { seed: 9090, numRuns: 300 });
+  assert.ok(found > 100, `the runs found peers too (${found})`);
 });

@@ -139,3 +139,23 @@ test('a peer that was there before B started: B resolves it by asking for SRV an
     (e.packet.questions ?? []).some((q) => q.type === 'SRV' && q.name.toLowerCase() === `${dA.name}._cache._tcp.local`.toLowerCase()));
   assert.ok(srvQuery, 'B asked for the SRV of A\'s instance');
 });
+
+test('a hash nobody announced: B\'s lookup browses and a peer answers (302); the browse fed the cache, so the next lookup asks nothing', { skip, timeout: 60_000 }, async () => {
+  const hidden = sha(randomBytes(16));
+  // a responder on C that answers for the hash but never announces it
+  const started = await capture.call<{ instanceName: string }>('start', { port: 27599, hashes: [hidden], maxAnnouncedSubtypes: 0, hostName: 'hidden' });
+  const url = `https://127.0.0.1:27500/h.bin?sha256=${hidden}`;
+  const expected = `302 https://${C.address}:27599/h.bin?sha256=${hidden}`;
+  assert.deepEqual((await peersOn(B, dB, [hidden])).peers, {}, 'B has not heard of it');
+  const since = capture.mark();
+  const first = await B.exec('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', url]);
+  assert.equal(first.stdout, expected);
+  assert.ok(queriesFor(hidden, since).length >= 1, 'B asked the LAN');
+  const known = await peersOn(B, dB, [hidden]);
+  assert.equal(known.peers[hidden]?.[0]?.instance, started.instanceName, 'what the browse heard is in the cache');
+  const since2 = capture.mark();
+  const second = await B.exec('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', url]);
+  assert.equal(second.stdout, expected);
+  assert.deepEqual(queriesFor(hidden, since2), [], 'answered from the cache');
+  await capture.call('stop');
+});
