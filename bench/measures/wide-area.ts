@@ -4,8 +4,9 @@
  *  - B (subnet 2) finds A's item after the server acknowledged A's update (target ≤ 100 ms);
  *  - registering 10,000 items at start: time until every update is acknowledged (≤ 5 s) and DNS
  *    bytes per 1,000 items (≤ 1 MB), by bench/lib/wide-area-worker.ts with the real Registrar;
- *  - what a zone lookup adds to a fetch when mDNS also answers (≤ 10 ms): `passim fetch` from a
- *    peer on the same link, alternating --domain '' and --domain <zone>, medians side by side.
+ *  - what a zone lookup adds to a fetch when mDNS also answers (≤ 10 ms): the fetch engine in one
+ *    process on the peer's link (bench/lib/zone-fetch-worker.ts), alternating without and with the
+ *    zone finder, medians side by side.
  */
 import { join } from 'node:path';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -90,22 +91,14 @@ async function zoneAddedLatency(ctx: Ctx, o: { A: LanHost; C: LanHost; server: {
   await writeFile(join(dir, 'f.bin'), data);
   // a share-limit above the number of runs, or A deletes the item midway
   await passim(['publish', join(dir, 'f.bin'), '--share-limit', '0', '--socket', dA.socket], { ns: A.ns });
-  const runs = ctx.quick ? 6 : 20;
-  const off: number[] = [];
-  const on: number[] = [];
-  const misses = { off: 0, on: 0 };
-  for (let i = 0; i < runs; i++) {
-    for (const [domain, into, miss] of [['', off, 'off'], [ZONE, on, 'on']] as const) {
-      const f = await passim(['fetch', 'f.bin', '--sha256', sha(data), '-o', join(dir, `out-${i}.bin`), '--json', '--no-publish', '--no-cdn',
-        '--socket', join(dir, 'none.sock'), '--domain', domain, '--dns-server', `${server.address}:${server.port}`], { ns: C.ns });
-      // the fetch's own clock (from its start to the verified file), not the process start-up
-      if (f.code === 0) into.push((JSON.parse(f.stdout) as { ms: number }).ms);
-      else misses[miss]++;
-    }
-  }
+  const runs = ctx.quick ? 6 : 30;
+  const w = await run(process.execPath, ['--import', 'tsx', 'bench/lib/zone-fetch-worker.ts',
+    JSON.stringify({ sha256: sha(data), name: 'f.bin', zone: ZONE, server, dir, runs })], { ns: C.ns, timeoutMs: 600_000 });
+  if (w.code !== 0) throw new Error(`zone-fetch worker: ${w.stderr}`);
+  const { on, off, misses } = JSON.parse(w.stdout.trim().split('\n').pop()!) as { on: number[]; off: number[]; misses: { on: number; off: number } };
   const added = median(on) - median(off);
   return {
-    group: name, measure: 'fetch from a same-link peer (64 KiB), zone lookup on vs off (fetch\'s own ms)',
+    group: name, measure: 'fetch from a same-link peer (64 KiB), zone lookup on vs off (one process, alternating)',
     value: `${fmtMs(median(on))} vs ${fmtMs(median(off))} median (${runs} runs each${misses.on + misses.off ? `; no peer found: ${misses.on} on, ${misses.off} off` : ''})`,
     baseline: 'zone off', ratio: `${added >= 0 ? '+' : ''}${fmtMs(added)}`, target: '≤ +10 ms', met: added <= 10 && misses.on === 0,
     data: { onMs: on, offMs: off, misses },
