@@ -49,7 +49,7 @@ import { HostSlots, hostKey } from './host-slots.js';
 import { CDN_LIMITS, PEER_LIMITS, withLimits, type SourceLimits } from './limits.js';
 import { resolveOutput, type OutputTarget } from './output-path.js';
 import { DEFAULT_DISCOVERY_MS, type FetchProgress, type FetchResult } from './result.js';
-import { daemonFor, localSource, orderedSources, PeerQueue, probeDaemon, probeLocalDaemon, type DaemonView, type Source } from './sources.js';
+import { daemonFor, localSource, orderedSources, PeerQueue, peerUrl, probeDaemon, probeLocalDaemon, type DaemonView, type Source } from './sources.js';
 import { SourceError, verifiedDownload } from './verified-download.js';
 
 export interface BatchOptions {
@@ -145,6 +145,8 @@ export class FetchBatch implements FetchBatchLike {
   readonly #peerSlots: HostSlots;
   readonly #cdnSlots: HostSlots;
   readonly #publishSlots: HostSlots;
+  /** peers picked by a file whose download has not yet asked for a slot (PeerQueue.next) */
+  readonly #picked = new Map<string, number>();
   readonly #ac = new AbortController();
   readonly #signal: AbortSignal;
   #daemon?: Promise<DaemonView | undefined>;
@@ -378,7 +380,17 @@ export class FetchBatch implements FetchBatchLike {
       let mismatches = 0;
       let tried = 0;
       const triedUrls = new Set<string>();
-      for await (const src of orderedSources({ sha256, name, local, peers, cdn: urls, herd, tried: triedUrls })) {
+      const key = (p: Peer) => hostKey(peerUrl(p.address, p.port, name, sha256));
+      const spread = {
+        load: (p: Peer) => this.#peerSlots.load(key(p)) + (this.#picked.get(key(p)) ?? 0),
+        took: (p: Peer) => {
+          mine.push(key(p));
+          this.#picked.set(key(p), (this.#picked.get(key(p)) ?? 0) + 1);
+        },
+      };
+      /** picks of this file not yet turned into a slot request */
+      const mine: string[] = [];
+      for await (const src of orderedSources({ sha256, name, local, peers, spread, cdn: urls, herd, tried: triedUrls })) {
         if (this.#signal.aborted) throw new PassimError('fetch aborted');
         tried++;
         triedUrls.add(src.url);
@@ -387,7 +399,7 @@ export class FetchBatch implements FetchBatchLike {
         if (isCdn) herd?.progress();
         try {
           const slots = isCdn ? this.#cdnSlots : this.#peerSlots;
-          const r = await slots.run(hostKey(src.url), () => verifiedDownload({
+          const running = slots.run(hostKey(src.url), () => verifiedDownload({
             url: src.url,
             dispatcher: isCdn ? this.#cdnAgent : this.#peerAgent,
             expectedSha256: sha256,
@@ -403,7 +415,11 @@ export class FetchBatch implements FetchBatchLike {
               if (isCdn) herd?.progress();
               emit({ type: 'bytes', source: src.kind, received, total });
             },
-          }), this.#signal).catch((err: unknown) => {
+          }), this.#signal);
+          // the slot is taken (or waited for) now: the pick no longer needs counting apart
+          const at = mine.indexOf(hostKey(src.url));
+          if (at >= 0) this.#unpick(mine.splice(at, 1)[0]!);
+          const r = await running.catch((err: unknown) => {
             throw err instanceof SourceError ? err : new SourceError('aborted', 'aborted', { cause: err });
           });
           tmpPath = r.tmpPath;
@@ -446,6 +462,12 @@ export class FetchBatch implements FetchBatchLike {
       await herd?.close();
       if (tmpPath) await unlink(tmpPath).catch(() => {});
     }
+  }
+
+  #unpick(key: string): void {
+    const n = (this.#picked.get(key) ?? 0) - 1;
+    if (n > 0) this.#picked.set(key, n);
+    else this.#picked.delete(key);
   }
 
   /** A second entry for a hash already being fetched: a copy of the first's file. */

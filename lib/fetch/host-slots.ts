@@ -19,9 +19,9 @@ export class HostSlots {
     }
   }
 
-  /** Slots in use for a key (tests, progress). */
-  busy(key: string): number {
-    return this.#busy.get(key) ?? 0;
+  /** Slots in use for a key plus the runs waiting for one: how busy that host is. */
+  load(key: string): number {
+    return (this.#busy.get(key) ?? 0) + (this.#waiting.get(key)?.length ?? 0);
   }
 
   #take(key: string, signal?: AbortSignal): Promise<void> {

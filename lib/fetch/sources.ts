@@ -87,6 +87,12 @@ export function localSource(d: LocalDaemon, sha256: string): Source | undefined 
   return { kind: 'local', url: peerUrl('127.0.0.1', d.port, d.item.basename, sha256), peer: '127.0.0.1', expectedSize: d.item.size };
 }
 
+/** How busy each peer is, and which one a fetch took (PeerQueue.next). */
+export interface PeerSpread {
+  load(p: Peer): number;
+  took(p: Peer): void;
+}
+
 /**
  * Peers for one hash, queued as they are found (deduplicated by address:port, at most `maxPeers`;
  * scoped IPv6 and ill-shaped ones dropped). Whoever finds them calls `push`, and `end` once no more
@@ -132,9 +138,18 @@ export class PeerQueue {
     for (const w of this.waiters.splice(0)) w(undefined);
   }
 
-  next(): Promise<Peer | undefined> {
-    const p = this.queue.shift();
-    if (p) return Promise.resolve(p);
+  /**
+   * The next peer: the first queued, or with `spread` the queued one it scores least busy (told at
+   * once which it took, so concurrent picks see each other and files spread over the peers).
+   */
+  next(spread?: PeerSpread): Promise<Peer | undefined> {
+    let i = 0;
+    if (spread) for (let k = 1; k < this.queue.length; k++) if (spread.load(this.queue[k]!) < spread.load(this.queue[i]!)) i = k;
+    const p = this.queue.splice(i, 1)[0];
+    if (p) {
+      spread?.took(p);
+      return Promise.resolve(p);
+    }
     if (this.ended) return Promise.resolve(undefined);
     return new Promise((resolve) => this.waiters.push(resolve));
   }
@@ -146,6 +161,8 @@ export async function* orderedSources(opts: {
   name: string;
   local?: LocalDaemon;
   peers?: Pick<PeerQueue, 'next'>;
+  /** spreads files over the peers found (least busy first) */
+  spread?: PeerSpread;
   cdn: string[];
   /** herd suppression (herd.ts), consulted once the peers are used up */
   herd?: { sources(tried: Set<string>): AsyncIterable<Source>; lateSources(tried: Set<string>): AsyncIterable<Source> };
@@ -159,7 +176,7 @@ export async function* orderedSources(opts: {
   }
   if (opts.peers) {
     for (;;) {
-      const p = await opts.peers.next();
+      const p = await opts.peers.next(opts.spread);
       if (!p) break;
       yield { kind: 'peer', url: peerUrl(p.address, p.port, opts.name, opts.sha256), peer: p.address };
     }

@@ -159,14 +159,17 @@ describe('FetchBatch', () => {
     for (let i = 0; i < 40; i++) files.set(`/f${i}.bin`, randomBytes(2000 + i));
     const cdn = await startCdn(files, 20);
     const { finder, rounds } = tableFinder({});
-    const batch = new FetchBatch({ outputDir: d, finders: [finder], cdnCa: kc.cert, socketPath: join(d, 'none.sock'), timeoutMs: 20, gatherMs: 100 });
+    // a long gather window: the round starts when close() says no more entries come (no timing in the test)
+    const batch = new FetchBatch({ outputDir: d, finders: [finder], cdnCa: kc.cert, socketPath: join(d, 'none.sock'), timeoutMs: 20, gatherMs: 60_000 });
     try {
       const results = [];
       for (const [p, data] of files) {
         results.push(batch.add({ sha256: sha256(data), name: p.slice(1), urls: [cdn.url(p)] }));
         await new Promise((r) => setImmediate(r)); // apt's way: one by one
       }
+      const closing = batch.close();
       const rs = await Promise.all(results);
+      await closing;
       for (const r of rs) {
         assert.equal(r.source, 'cdn');
         assert.deepEqual(readFileSync(r.path), files.get(`/${r.path.split('/').pop()}`));
@@ -210,6 +213,38 @@ describe('FetchBatch', () => {
       await dm.close();
       await pa.close();
       await pb.close();
+    }
+  });
+
+  it('files held by two peers are spread over both (at most 2 at once per peer)', async () => {
+    const d = dir();
+    const files = Array.from({ length: 12 }, (_, i) => randomBytes(4000 + i));
+    const byHash = new Map(files.map((b) => [sha256(b), b]));
+    let active = 0;
+    let most = 0;
+    const serve = (req: { path: string }, sock: import('node:tls').TLSSocket) => {
+      const h = /sha256=([0-9a-f]{64})/.exec(req.path)![1]!;
+      active++;
+      most = Math.max(most, active);
+      setTimeout(() => {
+        active--;
+        honest(byHash.get(h)!)(req as never, sock);
+      }, 10);
+    };
+    const p1 = await startServer(kc, serve);
+    const p2 = await startServer(kc, serve);
+    const { finder } = tableFinder(Object.fromEntries(files.map((b) => [sha256(b), [p1.port, p2.port]])));
+    const batch = new FetchBatch({ outputDir: d, finders: [finder], socketPath: join(d, 'none.sock'), timeoutMs: 20, publish: false });
+    try {
+      const rs = await Promise.all(files.map((b, i) => batch.add({ sha256: sha256(b), name: `f${i}`, urls: [] })));
+      for (const r of rs) assert.equal(r.source, 'peer');
+      assert.ok(p1.requests.length >= 3 && p2.requests.length >= 3, `spread: ${p1.requests.length} + ${p2.requests.length}`);
+      assert.equal(p1.requests.length + p2.requests.length, files.length);
+      assert.ok(most <= 4, `at most 2 per peer at once, saw ${most} over both`);
+    } finally {
+      await batch.close();
+      await p1.close();
+      await p2.close();
     }
   });
 
