@@ -22,13 +22,14 @@ import * as peerDownload from './measures/peer-download.js';
 import * as daemonRss from './measures/daemon-rss.js';
 import * as manyItems from './measures/many-items.js';
 import * as herd from './measures/herd.js';
+import * as wideArea from './measures/wide-area.js';
 import * as loopbackLookup from './measures/loopback-lookup.js';
 import * as batch from './measures/batch.js';
 import * as apt from './measures/apt.js';
 import * as wrappers from './measures/wrappers.js';
 
 interface Measure { name: string; measure(ctx: Ctx): Promise<Row[]> }
-const MEASURES: Measure[] = [cliStart, hashing, cdnFetch, discovery, peerDownload, daemonRss, manyItems, herd, loopbackLookup, batch, apt, wrappers];
+const MEASURES: Measure[] = [cliStart, hashing, cdnFetch, discovery, peerDownload, daemonRss, manyItems, herd, loopbackLookup, batch, apt, wrappers, wideArea];
 
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`bench: ${msg}\n`);

@@ -47,7 +47,7 @@ _passim()
             COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur"))
             return
             ;;
-        --port | --bind | --max-age | --share-limit | --name | --sha256 | --sha256-url | --cdn | --timeout | --herd-wait)
+        --port | --bind | --max-age | --share-limit | --name | --sha256 | --sha256-url | --cdn | --timeout | --herd-wait | --domain | --dns-server)
             return
             ;;
     esac
@@ -79,7 +79,7 @@ _passim()
             opts="--socket"
             ;;
         fetch)
-            opts="--from --sha256 --sha256-url --insecure-checksum-url --cdn --output -o --no-publish --max-age --share-limit --timeout --no-peers --no-cdn --no-herd --herd-wait --socket"
+            opts="--from --sha256 --sha256-url --insecure-checksum-url --cdn --output -o --no-publish --max-age --share-limit --timeout --no-peers --no-cdn --no-herd --herd-wait --domain --dns-server --socket"
             ;;
         verify)
             opts="--sha256 --fix --socket"

@@ -74,6 +74,8 @@ complete -c passim -n "__fish_seen_subcommand_from fetch" -l no-peers -d 'do not
 complete -c passim -n "__fish_seen_subcommand_from fetch" -l no-cdn -d 'do not fall back to a CDN'
 complete -c passim -n "__fish_seen_subcommand_from fetch" -l no-herd -d 'never wait for another host already fetching it'
 complete -c passim -n "__fish_seen_subcommand_from fetch" -l herd-wait -x -d 'longest wait for another host fetching it, in ms'
+complete -c passim -n "__fish_seen_subcommand_from fetch" -l domain -x -d 'wide-area DNS-SD zone to look in as well (empty: off)'
+complete -c passim -n "__fish_seen_subcommand_from fetch" -l dns-server -x -d 'DNS server for --domain'
 
 # verify
 complete -c passim -n "__fish_seen_subcommand_from verify" -F

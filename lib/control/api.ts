@@ -20,6 +20,7 @@
  * Errors: { error: { code: "PASSIM_…", message } } with the error class's httpStatus.
  */
 import type { ItemInfo } from '../store/types.js';
+import type { WideAreaStatus } from '../discovery/wide-area/registrar.js';
 
 export interface StatusReply {
   version: string;
@@ -32,6 +33,8 @@ export interface StatusReply {
   downloadSaving: number;
   carbonSaving: number;
   items: number;
+  /** wide-area DNS-SD (Domain= in passim.conf); absent when off */
+  wideArea?: WideAreaStatus;
   /** what the daemon's peer cache holds (lib/discovery/peer-cache.ts): hashes heard from peers, and those peers */
   peerCache?: { hashes: number; peers: number };
 }

@@ -87,6 +87,14 @@ export function statusLines(s: StatusReply): string[] {
     ['Carbon saving', humanCarbon(s.carbonSaving)],
   ];
   if (s.peerCache) rows.push(['Peers known', `${s.peerCache.hashes} hashes on ${s.peerCache.peers} peers`]);
+  const wa = s.wideArea;
+  if (wa) {
+    rows.push(['Wide area', `${wa.domain} via ${wa.server}: ${wa.state}` +
+      (wa.state === 'lookup-only' ? ' (no DnsKeyFile)' : `, ${wa.records} records held (${wa.items} items), ${wa.pending} pending`)]);
+    if (wa.instance) rows.push(['Zone instance', `${wa.instance} on ${wa.host}`]);
+    if (wa.lastUpdate) rows.push(['Last update', wa.lastUpdate]);
+    if (wa.lastError) rows.push(['Last error', wa.lastError]);
+  }
   const w = Math.max(...rows.map(([k]) => k.length)) + 2;
   return rows.map(([k, v]) => `${(k + ':').padEnd(w)}${v}`);
 }

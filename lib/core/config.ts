@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
 import { parseKeyFile, type KeyEntry } from './keyfile.js';
+import { parseServerAddress } from './server-address.js';
 
 export interface DaemonConfig {
   port: number;
@@ -28,6 +29,12 @@ export interface DaemonConfig {
   interfaces: string[];
   /** metered network: stop advertising, keep serving */
   metered: boolean;
+  /** wide-area DNS-SD zone (lib/discovery/wide-area/); '' = off */
+  domain: string;
+  /** DNS server for updates and lookups, "ADDR[:PORT]"; undefined = SOA primary / system resolver */
+  dnsServer?: string;
+  /** TSIG key file (tsig-keygen format) for the zone's updates; without it the zone is only looked up */
+  dnsKeyFile?: string;
 }
 
 export const DEFAULT_CONFIG: Readonly<DaemonConfig> = Object.freeze({
@@ -43,6 +50,9 @@ export const DEFAULT_CONFIG: Readonly<DaemonConfig> = Object.freeze({
   maxUploadsPerPeer: 2,
   interfaces: [],
   metered: false,
+  domain: '',
+  dnsServer: undefined,
+  dnsKeyFile: undefined,
 });
 
 export interface ConfigLoadResult {
@@ -106,6 +116,40 @@ function absPath(e: KeyEntry, key: string, file: string): string {
   return v;
 }
 
+/**
+ * A wide-area DNS-SD domain (Domain=, --domain): lower-cased, no trailing dot; '' = off. Labels of
+ * letters, digits, '-' and '_' (≤ 63 bytes), ≤ 200 bytes in all (room for the 60-hex subtype), not
+ * under .local. Throws Error with the reason.
+ */
+export function parseDomainName(text: string): string {
+  const v = text.trim().toLowerCase().replace(/\.$/, '');
+  if (v === '') return '';
+  if (v.length > 200 || !v.split('.').every((l) => /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/.test(l)) || v === 'local' || v.endsWith('.local')) {
+    throw new Error(`expected a DNS domain name such as cache.example.com (not under .local), got ${JSON.stringify(text.slice(0, 80))}`);
+  }
+  return v;
+}
+
+function domainName(e: KeyEntry, key: string, file: string): string {
+  try {
+    return parseDomainName(e.value);
+  } catch {
+    throw bad(file, e, key, 'expected a DNS domain name such as cache.example.com (not under .local)');
+  }
+}
+
+/** "ADDR[:PORT]" or "[V6]:PORT". */
+function dnsServer(e: KeyEntry, key: string, file: string): string | undefined {
+  const v = e.value.trim();
+  if (v === '') return undefined;
+  try {
+    parseServerAddress(v);
+  } catch {
+    throw bad(file, e, key, 'expected ADDR or ADDR:PORT ([V6]:PORT for IPv6)');
+  }
+  return v;
+}
+
 const DAEMON_KEYS: Record<string, [keyof DaemonConfig, Parser]> = {
   Port: ['port', intIn(1, 65535)],
   IPv6: ['ipv6', parseBool],
@@ -119,6 +163,9 @@ const DAEMON_KEYS: Record<string, [keyof DaemonConfig, Parser]> = {
   MaxUploadsPerPeer: ['maxUploadsPerPeer', intIn(1, 100000)],
   Interfaces: ['interfaces', ifaceList],
   Metered: ['metered', parseBool],
+  Domain: ['domain', domainName],
+  DnsServer: ['dnsServer', dnsServer],
+  DnsKeyFile: ['dnsKeyFile', absPath],
 };
 
 /** Parses passim.conf text. Nothing is applied unless the whole file is valid. */

@@ -12,12 +12,15 @@ import { Store } from '../store/store.js';
 import { startHttpsServer } from '../http/server.js';
 import { Responder } from '../discovery/responder.js';
 import { PeerCache } from '../discovery/peer-cache.js';
-import { lookupPeer, mdnsFinder, type PeerFinder } from '../discovery/peer-lookup.js';
+import { lookupPeer, mdnsFinder, LOOKUP_WINDOW_MS, type PeerFinder } from '../discovery/peer-lookup.js';
 import { startControlServer } from '../control/server.js';
 import { ClaimTable } from '../control/claims.js';
 import type { PeersReply, StatusReply } from '../control/api.js';
 import type { ItemInfo } from '../store/types.js';
 import type { DaemonConfig } from '../core/config.js';
+import { WideArea, WIDE_AREA_KEYS } from './wide-area.js';
+import type { Peer, PeerVia } from '../discovery/types.js';
+import { WIDE_AREA_TTL } from '../discovery/wide-area/records.js';
 
 type Closable = { close(): Promise<void> };
 
@@ -44,6 +47,8 @@ export class Daemon {
   private control?: Closable;
   private dbus?: Closable & { notify(): void };
   private responder?: Responder;
+  /** wide-area DNS-SD (Domain=): registration fed like the responder, and zone lookups */
+  private wideArea?: WideArea;
   /** local fetches' in-progress claims, advertised for herd suppression (lib/fetch/herd.ts) */
   private readonly claims: ClaimTable;
   /** peers heard on mDNS (and fed by other finders): answers POST /peers and the loopback lookup */
@@ -77,7 +82,27 @@ export class Daemon {
       // the responder's sockets on 5353 already feed multicast answers into the cache (and the
       // lookup waits on the cache too): no second listener per lookup while they are open
       listenMulticast: !this.responder || this.responder.state === 'idle' || this.responder.state === 'stopped',
-    }), this.peerCache)];
+    }), this.peerCache), (sha256, o) => this.zoneFinder(sha256, o)];
+  }
+
+  /**
+   * The loopback lookup's second finder: the wide-area zone (Domain=), when there is one. What it
+   * finds goes into the peer cache with the zone's TTL, so the next lookup of the hash is answered
+   * at once.
+   */
+  private async zoneFinder(sha256: string, o: { signal: AbortSignal; onPeer: (peer: Peer, via: PeerVia) => void }): Promise<void> {
+    const wa = this.wideArea;
+    if (!wa) return;
+    const own = [this.instanceName, wa.registrar?.instanceName].filter((n): n is string => !!n);
+    await wa.find([sha256], {
+      signal: o.signal,
+      timeoutMs: LOOKUP_WINDOW_MS,
+      excludeInstances: own,
+      onPeer: (h, peer) => {
+        this.peerCache.put(h, peer, WIDE_AREA_TTL, 'dns');
+        o.onPeer(peer, 'dns');
+      },
+    });
   }
 
   get port(): number {
@@ -105,6 +130,7 @@ export class Daemon {
       carbonSaving: savings.carbonSaving,
       items: this.store?.size ?? 0,
       peerCache: (({ hashes, instances }) => ({ hashes, peers: instances }))(this.peerCache.stats()),
+      wideArea: this.wideArea?.status(),
     };
   }
 
@@ -162,13 +188,16 @@ export class Daemon {
       }
 
       if (this.advertising) await this.startAdvertising();
-      store.on('added', (item: ItemInfo) => { if (this.advertising && !item.disabled) this.responder?.add(item.hash); });
-      store.on('removed', (item: ItemInfo) => this.responder?.remove(item.hash));
+      await this.startWideArea(config);
+      store.on('added', (item: ItemInfo) => {
+        if (this.advertising && !item.disabled) { this.responder?.add(item.hash); this.wideArea?.registrar?.add(item.hash); }
+      });
+      store.on('removed', (item: ItemInfo) => { this.responder?.remove(item.hash); this.wideArea?.registrar?.remove(item.hash); });
       // one item at a time: a share (the usual 'changed') must not rebuild the advertised set
       store.on('changed', (item: ItemInfo) => {
         if (!this.advertising) return;
-        if (item.disabled) this.responder?.remove(item.hash);
-        else this.responder?.add(item.hash);
+        if (item.disabled) { this.responder?.remove(item.hash); this.wideArea?.registrar?.remove(item.hash); }
+        else { this.responder?.add(item.hash); this.wideArea?.registrar?.add(item.hash); }
       });
       store.startTimers();
       this.log.info(`passim ${version()} serving ${store.size} items on https port ${this.http.port}` +
@@ -185,6 +214,20 @@ export class Daemon {
     this.responder.setHashes(this.store.advertisedHashes());
   }
 
+  /** Builds the wide-area part from the config (nothing when Domain is empty). Throws ConfigError. */
+  private async startWideArea(config: DaemonConfig): Promise<void> {
+    if (!this.http || !this.store) return;
+    const wa = await WideArea.create({
+      config, configPath: this.settings.configPath, stateDir: this.settings.paths.stateDir,
+      instance: this.responder?.instanceName || `Passim-${this.http.port.toString(16).toUpperCase().padStart(4, '0')}`,
+      port: this.http.port, logger: this.log,
+    });
+    this.wideArea = wa;
+    if (!wa) return;
+    await wa.start(this.advertising ? this.store.advertisedHashes() : []);
+    this.log.info(`wide area: ${wa.domain}${wa.registrar ? `, registering as ${wa.registrar.instanceName}` : ' (lookups only: no DnsKeyFile)'}`);
+  }
+
   async setMetered(on: boolean): Promise<void> {
     if (on === this.metered) return;
     this.metered = on;
@@ -194,10 +237,12 @@ export class Daemon {
       this.log.info('metered network: no longer advertising (still serving)');
       this.claims.clear();
       this.responder.setHashes([]);
+      this.wideArea?.registrar?.setHashes([]);
     } else if (this.advertising) {
       this.log.info('network no longer metered: advertising again');
       if (!this.responder.instanceName) await this.startAdvertising();
       else this.responder.setHashes(this.store?.advertisedHashes() ?? []);
+      this.wideArea?.registrar?.setHashes(this.store?.advertisedHashes() ?? []);
     }
   }
 
@@ -240,6 +285,27 @@ export class Daemon {
     for (const [field] of LIVE_KEYS) (cur as unknown as Record<string, unknown>)[field] = next[field];
     // a metered state set over the control socket stays unless passim.conf itself changed Metered
     if (meteredChanged) await this.setMetered(next.metered);
+    // a changed key restarts the wide-area part; so does any reload while it is off for an error
+    if (WIDE_AREA_KEYS.some(([field]) => !same(cur[field], next[field])) || (!this.wideArea && next.domain)) {
+      try {
+        const trial = { ...cur, domain: next.domain, dnsServer: next.dnsServer, dnsKeyFile: next.dnsKeyFile };
+        const old = this.wideArea;
+        this.wideArea = undefined;
+        await old?.stop();
+        for (const [field] of WIDE_AREA_KEYS) (cur as unknown as Record<string, unknown>)[field] = trial[field];
+        await this.startWideArea(cur);
+        for (const [field, key] of WIDE_AREA_KEYS) changed.push(`${key}=${String(next[field] ?? '')}`);
+      } catch (err) {
+        this.log.error(`reload: wide area: ${(err as Error).message}; wide area off until fixed`);
+      }
+    } else if (this.wideArea && cur.dnsKeyFile) {
+      // same settings: the key file may have been rewritten in place (a rotated secret)
+      try {
+        await this.wideArea.reloadKey(cur.dnsKeyFile);
+      } catch (err) {
+        this.log.error(`reload: wide area: ${(err as Error).message}; keeping the key in use`);
+      }
+    }
     this.dbus?.notify(); // CarbonCost changes CarbonSaving even when Metered did not change
     try {
       await this.store.rescanStatic();
@@ -271,6 +337,7 @@ export class Daemon {
       const steps: Array<[string, (() => Promise<void>) | undefined]> = [
         ['peer cache', async () => this.peerCache.stop()],
         ['mDNS responder', this.responder && (() => this.responder!.stop())],
+        ['wide-area registration', this.wideArea && (() => this.wideArea!.stop())],
         ['control socket', this.control && (() => this.control!.close())],
         ['D-Bus service', this.dbus && (() => this.dbus!.close())],
         ['https server', this.http && (() => this.http!.close())],

@@ -8,7 +8,7 @@ import { UsageError } from '../core/errors.js';
 import { validateBasename } from '../core/basename.js';
 import { normaliseSha256 } from '../core/sha256.js';
 import type { Writable } from 'node:stream';
-import type { Browse } from '../discovery/types.js';
+import type { Browse, BrowseMany } from '../discovery/types.js';
 import { FetchBatch } from './batch.js';
 import type { SourceLimits } from './limits.js';
 import { DEFAULT_DISCOVERY_MS, type FetchProgress, type FetchResult } from './result.js';
@@ -50,6 +50,8 @@ export interface FetchOptions {
   publishTimeoutMs?: number;
   /** peer browser; default the real mDNS browser, imported lazily */
   browse?: Browse;
+  /** finders asked beside mDNS in the same round (a wide-area DNS-SD zone: zone-finder.ts) */
+  extraFinders?: BrowseMany[];
   /**
    * herd suppression (herd.ts): when another host is fetching the same hash from outside the LAN,
    * wait for it and take the file from the LAN (default true; needs peers on)
@@ -97,6 +99,7 @@ export async function fetchFile(opts: FetchOptions): Promise<FetchResult> {
     localTimeoutMs: opts.localTimeoutMs,
     publishTimeoutMs: opts.publishTimeoutMs,
     browse: opts.browse,
+    extraFinders: opts.extraFinders,
     herd: opts.herd,
     herdWaitMs: opts.herdWaitMs,
     herdPollMs: opts.herdPollMs,

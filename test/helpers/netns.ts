@@ -182,3 +182,89 @@ export async function createLan(n: number, opts: LanOptions = {}): Promise<Lan> 
   }
   return lan;
 }
+
+// ---------------------------------------------------------------- several subnets and a router
+
+export interface RoutedNet {
+  /** the router namespace: one address per subnet (10.<net>.0.254), IPv4 forwarding on, no multicast routing */
+  router: LanHost & { addresses: string[] };
+  /** subnets[i][j]: host j of subnet i (10.<98+i>.0.<j+1>/16, default route via the router) */
+  subnets: LanHost[][];
+  destroy(): Promise<void>;
+}
+
+function lanHost(lan: LanImpl, ns: string, address: string): LanHost {
+  return {
+    ns,
+    address,
+    exec: async (cmd, args = [], o = {}) => {
+      const r = await execa('ip', ['netns', 'exec', ns, cmd, ...args], { reject: false, ...o });
+      return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: r.exitCode };
+    },
+    spawn: (cmd, args = [], o = {}) => {
+      const child = execa('ip', ['netns', 'exec', ns, cmd, ...args], { reject: false, ...o }) as ResultPromise;
+      lan.children.add(child);
+      void child.catch(() => undefined).finally(() => lan.children.delete(child));
+      return child;
+    },
+  };
+}
+
+/**
+ * Subnets joined by a router (at most two: 10.98/16 and 10.99/16). Each subnet's bridge lives in
+ * the router namespace with the router's address on it; the router forwards unicast between them
+ * and nothing else (link-local multicast such as mDNS never crosses). Hosts are set up as in
+ * createLan, plus a default route via their router address.
+ */
+export async function createRoutedNet(sizes: number[]): Promise<RoutedNet> {
+  if (!canUseNetns()) throw new Error('createRoutedNet needs root and iproute2 (ip netns)');
+  if (sizes.length < 1 || sizes.length > 2 || sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 200)) {
+    throw new Error(`createRoutedNet: bad subnet sizes ${JSON.stringify(sizes)}`);
+  }
+  hookExit();
+  const prefix = `pz${process.pid}x${lanCounter++}`;
+  const rns = `${prefix}-rt`;
+  const lan = new LanImpl(rns);
+  live.add(lan);
+  try {
+    await ip(['netns', 'add', rns]);
+    lan.namespaces.push(rns);
+    await ip(['-n', rns, 'link', 'set', 'lo', 'up']);
+    await execa('ip', ['netns', 'exec', rns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'], { reject: false });
+    const routerAddrs: string[] = [];
+    const subnets: LanHost[][] = [];
+    for (let s = 0; s < sizes.length; s++) {
+      const net = 98 + s;
+      const br = `br${s}`;
+      const gw = `10.${net}.0.254`;
+      routerAddrs.push(gw);
+      await ip(['-n', rns, 'link', 'add', br, 'type', 'bridge', 'mcast_snooping', '0']);
+      await ip(['-n', rns, 'addr', 'add', `${gw}/16`, 'dev', br]);
+      await ip(['-n', rns, 'link', 'set', br, 'up']);
+      const hosts: LanHost[] = [];
+      for (let i = 0; i < sizes[s]!; i++) {
+        const ns = `${prefix}-${s}h${i}`;
+        await ip(['netns', 'add', ns]);
+        lan.namespaces.push(ns);
+        const address = `10.${net}.0.${i + 1}`;
+        await execa('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0'], { reject: false });
+        await ip(['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', `v${s}h${i}`, 'netns', rns]);
+        await ip(['-n', rns, 'link', 'set', `v${s}h${i}`, 'master', br]);
+        await ip(['-n', rns, 'link', 'set', `v${s}h${i}`, 'up']);
+        await ip(['-n', ns, 'addr', 'add', `${address}/16`, 'dev', 'eth0']);
+        await ip(['-n', ns, 'link', 'set', 'lo', 'up']);
+        await ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
+        await ip(['-n', ns, 'route', 'add', '224.0.0.0/4', 'dev', 'eth0']);
+        await ip(['-n', ns, 'route', 'add', 'default', 'via', gw]);
+        hosts.push(lanHost(lan, ns, address));
+      }
+      subnets.push(hosts);
+    }
+    lan.hosts = subnets.flat();
+    const router = Object.assign(lanHost(lan, rns, routerAddrs[0]!), { addresses: routerAddrs });
+    return { router, subnets, destroy: () => lan.destroy() };
+  } catch (err) {
+    await lan.destroy();
+    throw err;
+  }
+}

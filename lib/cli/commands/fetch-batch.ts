@@ -6,6 +6,7 @@
  * code is the worst of the files (worstExitCode, lib/core/errors.ts). On a TTY one progress line
  * for the whole batch (files done / bytes) on stderr; nothing when piped.
  */
+import type { BrowseMany } from '../../discovery/types.js';
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ExitCode, PassimError, UsageError, worstExitCode } from '../../core/errors.js';
@@ -28,6 +29,8 @@ export interface BatchRunArgs {
   shareLimit?: number;
   socketPath: string;
   cmdline: string;
+  /** finders beside mDNS (the wide-area zone) */
+  extraFinders?: BrowseMany[];
 }
 
 async function readList(from: string): Promise<{ text: string; source: string }> {
@@ -98,6 +101,7 @@ export async function runBatch(args: BatchRunArgs): Promise<number> {
     shareLimit: args.shareLimit,
     socketPath: args.socketPath,
     cmdline: args.cmdline,
+    extraFinders: args.extraFinders,
     signal: ac.signal,
     onProgress: (ev, entry) => {
       if (ev.type === 'bytes') {

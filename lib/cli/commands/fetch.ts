@@ -8,6 +8,8 @@
  * from outside, wait for it (at most --herd-wait ms) and take it from the LAN; --no-herd: never.
  * `passim fetch --from FILE|-` fetches a list of files in one batch (fetch-batch.ts).
  * The checksum is the trust root: --sha256-url must be https unless --insecure-checksum-url.
+ * Beside mDNS, peers are looked up in a wide-area DNS-SD zone when --domain or passim.conf's Domain
+ * names one (lib/fetch/zone-finder.ts).
  */
 import type { Argv, CommandModule } from 'yargs';
 import { handler, withSocket, type SocketArgs } from '../base.js';
@@ -30,6 +32,8 @@ interface FetchArgs extends SocketArgs {
   'share-limit'?: string;
   herd: boolean;
   'herd-wait': number;
+  domain?: string;
+  'dns-server'?: string;
 }
 
 const URLISH = /^https?:\/\//i;
@@ -89,10 +93,13 @@ export const fetchCommand: CommandModule<SocketArgs, FetchArgs> = {
       .option('share-limit', { type: 'string', describe: 'share-limit when publishing', requiresArg: true })
       .option('herd', { type: 'boolean', default: true, describe: 'wait for a LAN host already fetching it and take it from there' })
       .option('herd-wait', { type: 'number', default: 60_000, describe: 'longest such wait, in ms', requiresArg: true })
+      .option('domain', { type: 'string', describe: 'also look for peers in this wide-area DNS-SD zone (default Domain= of passim.conf; \'\' = off)' })
+      .option('dns-server', { type: 'string', describe: 'DNS server ADDR[:PORT] for --domain (default DnsServer= of passim.conf, else the system resolver)', requiresArg: true })
       .check((a) => {
         if (typeof a['herd-wait'] !== 'number' || !Number.isFinite(a['herd-wait']) || a['herd-wait'] < 0 || a['herd-wait'] > 3_600_000) return '--herd-wait must be a number of milliseconds from 0 to 3600000';
         if (typeof a.timeout !== 'number' || !Number.isFinite(a.timeout) || a.timeout < 0 || a.timeout > 600_000) return '--timeout must be a number of milliseconds from 0 to 600000';
         if (a.output === '') return '--output must not be empty';
+        if (a.domain !== undefined && typeof a.domain !== 'string') return '--domain needs a domain name (or \'\' for off)';
         if (a.from !== undefined) {
           if (typeof a.from !== 'string' || a.from === '') return '--from must name a file (or - for stdin)';
           if (a.target !== undefined) return 'give either NAME or --from FILE, not both';
@@ -122,6 +129,8 @@ export const fetchCommand: CommandModule<SocketArgs, FetchArgs> = {
     const { fetchFile } = await import('../../fetch/fetch.js');
     const { resolvePaths } = await import('../../core/paths.js');
     const { commandLine } = await import('./publish.js');
+    const { zoneFinders } = await import('../../fetch/zone-finder.js');
+    const extraFinders = args.peers ? await zoneFinders({ domain: args.domain, dnsServer: args['dns-server'] }) : [];
     if (args.from !== undefined) {
       const { runBatch } = await import('./fetch-batch.js');
       return runBatch({
@@ -140,6 +149,7 @@ export const fetchCommand: CommandModule<SocketArgs, FetchArgs> = {
         shareLimit: args['share-limit'] === undefined ? undefined : Number(args['share-limit']),
         socketPath: resolvePaths({ socketPath: args.socket }).socketPath,
         cmdline: commandLine(),
+        extraFinders,
       });
     }
 
@@ -191,6 +201,7 @@ export const fetchCommand: CommandModule<SocketArgs, FetchArgs> = {
         shareLimit: args['share-limit'] === undefined ? undefined : Number(args['share-limit']),
         socketPath: resolvePaths({ socketPath: args.socket }).socketPath,
         cmdline: commandLine(),
+        extraFinders,
         signal: ac.signal,
         onProgress: (ev) => {
           if (ev.type === 'skip' && (args.verbose || spinner) && !args.quiet) {
