@@ -43,10 +43,13 @@ export function parseServeArgv(argv: readonly string[]): ServeArgs | undefined {
   }
   if (parsed.positionals.length !== 1 || parsed.positionals[0] !== 'serve') return undefined;
   const seen = new Set<string>();
+  const args = new Set<number>();
   for (const t of parsed.tokens) {
     if (t.kind !== 'option') continue;
-    // short flags only as themselves (-q, -v), never grouped; each non-repeatable flag once
-    if (t.rawName.startsWith('-') && !t.rawName.startsWith('--') && t.rawName.length !== 2) return undefined;
+    // short flags only as themselves (-q, -v), never grouped (-qv: two tokens from one arg)
+    if (args.has(t.index)) return undefined;
+    args.add(t.index);
+    // each non-repeatable flag once
     const name = t.name === 'no-dbus' ? 'dbus' : t.name;
     if (seen.has(name) && !REPEATABLE.has(name)) return undefined;
     seen.add(name);
