@@ -20,6 +20,8 @@ export interface ServeArgs extends GlobalArgs {
 }
 
 export async function runServe(args: ServeArgs): Promise<number> {
+  const { applyDaemonV8Flags } = await import('../daemon/v8-flags.js');
+  const v8Flags = applyDaemonV8Flags();
   const { resolveSettings } = await import('../daemon/options.js');
   const { createLogger } = await import('../core/logger.js');
   const { Daemon } = await import('../daemon/daemon.js');
@@ -37,6 +39,7 @@ export async function runServe(args: ServeArgs): Promise<number> {
   };
   const settings = await resolveSettings(flags);
   for (const w of settings.warnings) log.warn(w);
+  log.debug(`V8 flags: ${v8Flags.join(' ') || 'none'}`);
   const daemon = new Daemon(settings, log, {
     instanceName: args['instance-name'],
     dbus: args.dbus,

@@ -5,7 +5,8 @@
  * come back in any order.
  */
 import { availableParallelism } from 'node:os';
-import { Worker, type WorkerOptions } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../core/module-worker.js';
 import { HASH_CHUNK } from '../core/sha256.js';
 import type { ChecksumAnswer, ChecksumJob } from './checksum-worker.js';
 import type { ChecksumResult, FileStamp } from './static-checksum.js';
@@ -33,17 +34,6 @@ interface Pending {
   resolve(r: ChecksumResult): void;
   reject(err: Error): void;
   slot?: Slot;
-}
-
-/** The worker's module next to this one: .js when compiled; .ts when run from source under tsx (tests). */
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const WORKER_URL = new URL(`./checksum-worker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url);
-
-function startWorker(opts: WorkerOptions): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL, opts);
-  // a worker does not inherit tsx's loader hooks: register them in the worker, then load the .ts
-  const boot = `import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(WORKER_URL.href)}); })`;
-  return new Worker(boot, { ...opts, eval: true });
 }
 
 export class ChecksumPool {
@@ -126,7 +116,7 @@ export class ChecksumPool {
   private spawn(): Slot | undefined {
     if (this.slots.size >= this.size) return undefined;
     // small heaps: a worker holds one read buffer and a few jobs, nothing more
-    const worker = startWorker({ resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 } });
+    const worker = startModuleWorker(import.meta.url, './checksum-worker', { resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 } });
     const slot: Slot = { worker, inFlight: 0, big: false };
     worker.on('message', (a: ChecksumAnswer) => this.answer(slot, a));
     const fail = (err: Error) => this.lost(slot, err);
