@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { startModuleWorker } from '../core/module-worker.js';
 import { HASH_CHUNK } from '../core/sha256.js';
-import type { ChecksumAnswer, ChecksumJob } from './checksum-worker.js';
+import type { ChecksumAnswer, ChecksumJob, ListedFile } from './checksum-worker.js';
 import type { ChecksumResult, FileStamp } from './static-checksum.js';
 
 export interface ChecksumPoolOptions {
@@ -31,7 +31,9 @@ interface Slot {
 
 interface Pending {
   job: ChecksumJob;
-  resolve(r: ChecksumResult): void;
+  /** files this job stands for (1, or a list's names), for `pending` */
+  files: number;
+  resolve(a: ChecksumAnswer): void;
   reject(err: Error): void;
   slot?: Slot;
 }
@@ -55,9 +57,13 @@ export class ChecksumPool {
     this.idleMs = opts.idleMs ?? 1000;
   }
 
-  /** Files waiting for or being hashed. */
+  /** Files waiting for or being hashed (or listed). */
   get pending(): number {
-    return this.queue.length + this.bigQueue.length + this.sent.size;
+    let n = 0;
+    for (const p of this.queue) n += p.files;
+    for (const p of this.bigQueue) n += p.files;
+    for (const p of this.sent.values()) n += p.files;
+    return n;
   }
 
   /** Worker threads running now. */
@@ -65,11 +71,27 @@ export class ChecksumPool {
     return this.slots.size;
   }
 
-  checksum(path: string, stamp: FileStamp): Promise<ChecksumResult> {
+  /** The sha256 of one file (xattr cache first; the cache is written). */
+  async checksum(path: string, stamp: FileStamp): Promise<ChecksumResult> {
+    const a = await this.submit({ id: this.nextId++, kind: 'file', path, size: stamp.size, mtimeNs: stamp.mtimeNs }, 1, stamp.size > HASH_CHUNK);
+    const { sha256, cached } = a as ChecksumResult;
+    return { sha256, cached };
+  }
+
+  /**
+   * Stats `names` in `dir` and hashes the regular files of at most one read chunk (`known`: the
+   * hash already known for a name at a stamp, used when the stamp still matches). Bigger files
+   * come back without a hash: ask checksum() for each.
+   */
+  async list(dir: string, names: string[], known: Record<string, { stamp: string; sha256: string }>): Promise<ListedFile[]> {
+    const a = await this.submit({ id: this.nextId++, kind: 'list', dir, names, known }, names.length, false);
+    return (a as { files: ListedFile[] }).files;
+  }
+
+  private submit(job: ChecksumJob, files: number, big: boolean): Promise<ChecksumAnswer> {
     if (this.closed) return Promise.reject(new Error('the checksum pool is closed'));
     return new Promise((resolve, reject) => {
-      const p: Pending = { job: { id: this.nextId++, path, size: stamp.size, mtimeNs: stamp.mtimeNs }, resolve, reject };
-      (stamp.size > HASH_CHUNK ? this.bigQueue : this.queue).push(p);
+      (big ? this.bigQueue : this.queue).push({ job, files, resolve, reject });
       this.dispatch();
     });
   }
@@ -135,9 +157,15 @@ export class ChecksumPool {
     slot.big = false;
     if ('error' in a) p.reject(Object.assign(new Error(a.error), { code: a.code }));
     else {
-      if (a.cached) this.stats.cached++;
-      else this.stats.hashed++;
-      p.resolve({ sha256: a.sha256, cached: a.cached });
+      if ('files' in a) {
+        this.stats.hashed += a.hashed;
+        this.stats.cached += a.cached;
+        p.resolve(a);
+      } else {
+        if (a.cached) this.stats.cached++;
+        else this.stats.hashed++;
+        p.resolve({ id: a.id, sha256: a.sha256, cached: a.cached });
+      }
     }
     if (slot.inFlight === 0) slot.worker.unref();
     if (slot.inFlight === 0 && !this.queue.length && !this.bigQueue.length) {

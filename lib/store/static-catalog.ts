@@ -7,7 +7,8 @@
 import type { Logger } from '../core/logger.js';
 import { ChecksumPool, type ChecksumPoolOptions } from './checksum-pool.js';
 import { readStaticConfs } from './static-conf.js';
-import { scanStaticDir, type StaticFile } from './static-scan.js';
+import { join } from 'node:path';
+import { staticNames, type StaticFile } from './static-scan.js';
 import { clearChecksumCache, stampString } from './static-checksum.js';
 
 export interface StaticEntry extends StaticFile {
@@ -23,6 +24,9 @@ export interface StaticSnapshot {
   /** path → message for bad confs and unreadable dirs */
   problems: Map<string, string>;
 }
+
+/** names per message to a checksum worker */
+const LIST_BATCH = 128;
 
 export class StaticCatalog {
   private memo = new Map<string, { stamp: string; sha256: string }>();
@@ -50,39 +54,54 @@ export class StaticCatalog {
 
   async scan(onEntry?: (e: StaticEntry) => void): Promise<StaticSnapshot> {
     const { dirs, problems } = await readStaticConfs(this.confDir);
-    const files: StaticFile[] = [];
     const seen = new Set<string>();
+    const jobs: Array<Promise<Array<StaticEntry | undefined>>> = [];
+    const done = (f: StaticFile, sha256: string): StaticEntry => {
+      const e: StaticEntry = { path: f.path, basename: f.basename, size: f.size, mtimeNs: f.mtimeNs, created: f.created, sha256, stamp: stampString(f) };
+      this.memo.set(f.path, { stamp: e.stamp, sha256 });
+      onEntry?.(e);
+      return e;
+    };
     for (const dir of dirs) {
-      let list: StaticFile[];
+      let names: string[];
       try {
-        list = await scanStaticDir(dir);
+        names = await staticNames(dir);
       } catch (err) {
         problems.set(dir, `cannot read static dir ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
         continue;
       }
-      for (const f of list) {
-        if (seen.has(f.path)) continue;
-        seen.add(f.path);
-        files.push(f);
+      names = names.filter((n) => {
+        const path = join(dir, n);
+        if (seen.has(path)) return false;
+        seen.add(path);
+        return true;
+      });
+      // batches of names to the workers: each comes back with stat data and the small files' hashes
+      for (let i = 0; i < names.length; i += LIST_BATCH) {
+        const batch = names.slice(i, i + LIST_BATCH);
+        const known: Record<string, { stamp: string; sha256: string }> = {};
+        for (const n of batch) {
+          const k = this.memo.get(join(dir, n));
+          if (k) known[n] = k;
+        }
+        jobs.push(this.pool.list(dir, batch, known).then(
+          (files) => Promise.all(files.map(async (f) => {
+            if (f.sha256) return done(f, f.sha256);
+            try {
+              return done(f, (await this.pool.checksum(f.path, f)).sha256);
+            } catch (err) {
+              this.log?.debug(`cannot hash ${f.path}: ${(err as Error).message}`);
+              return undefined; // vanished or unreadable: the next scan sees it again
+            }
+          })),
+          (err: Error) => {
+            this.log?.debug(`cannot list ${batch.length} files of ${dir}: ${err.message}`);
+            return [];
+          },
+        ));
       }
     }
-    const found = await Promise.all(files.map(async (f): Promise<StaticEntry | undefined> => {
-      const stamp = stampString(f);
-      const known = this.memo.get(f.path);
-      let sha256 = known?.stamp === stamp ? known.sha256 : undefined;
-      if (!sha256) {
-        try {
-          sha256 = (await this.pool.checksum(f.path, f)).sha256;
-        } catch (err) {
-          this.log?.debug(`cannot hash ${f.path}: ${(err as Error).message}`);
-          return undefined; // vanished or unreadable: the next scan sees it again
-        }
-        this.memo.set(f.path, { stamp, sha256 });
-      }
-      const e: StaticEntry = { ...f, sha256, stamp };
-      onEntry?.(e);
-      return e;
-    }));
+    const found = (await Promise.all(jobs)).flat();
     for (const path of [...this.memo.keys()]) if (!seen.has(path)) this.memo.delete(path);
     return { entries: found.filter((e): e is StaticEntry => e !== undefined), dirs, problems };
   }
