@@ -15,7 +15,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function status(u: string): Promise<number> {
   return new Promise((resolve) => {
-    const req = request(u, { rejectUnauthorized: false, timeout: 2000 }, (res) => {
+    const req = request(u, { rejectUnauthorized: false, timeout: 30_000 }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });

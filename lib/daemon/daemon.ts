@@ -169,6 +169,9 @@ export class Daemon {
         logger: this.log,
       });
 
+      // listening (HTTPS, control socket): now the static dirs may take the CPU
+      store.startStaticScan();
+
       if (this.hooks.dbus !== false) {
         // loaded only when wanted: dbus-next and its native fd helper cost memory and start time
         const { startDbusService } = await import('../dbus/service.js');

@@ -55,6 +55,7 @@ export class StaticCatalog {
   async scan(onEntry?: (e: StaticEntry) => void): Promise<StaticSnapshot> {
     const { dirs, problems } = await readStaticConfs(this.confDir);
     const seen = new Set<string>();
+    const seenDirs = new Set<string>();
     const jobs: Array<Promise<Array<StaticEntry | undefined>>> = [];
     const done = (f: StaticFile, sha256: string): StaticEntry => {
       const e: StaticEntry = { path: f.path, basename: f.basename, size: f.size, mtimeNs: f.mtimeNs, created: f.created, sha256, stamp: stampString(f) };
@@ -70,18 +71,18 @@ export class StaticCatalog {
         problems.set(dir, `cannot read static dir ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
         continue;
       }
-      names = names.filter((n) => {
-        const path = join(dir, n);
-        if (seen.has(path)) return false;
-        seen.add(path);
-        return true;
-      });
+      // a dir named by two confs is listed once (the same path is never in two dirs otherwise)
+      const base = join(dir, '/'); // normalised as the workers' join(dir, name) is
+      if (seenDirs.has(base)) continue;
+      seenDirs.add(base);
       // batches of names to the workers: each comes back with stat data and the small files' hashes
       for (let i = 0; i < names.length; i += LIST_BATCH) {
         const batch = names.slice(i, i + LIST_BATCH);
         const known: Record<string, { stamp: string; sha256: string }> = {};
         for (const n of batch) {
-          const k = this.memo.get(join(dir, n));
+          const path = base + n;
+          seen.add(path);
+          const k = this.memo.get(path);
           if (k) known[n] = k;
         }
         jobs.push(this.pool.list(dir, batch, known).then(
