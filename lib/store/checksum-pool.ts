@@ -31,7 +31,7 @@ interface Slot {
 
 interface Pending {
   job: ChecksumJob;
-  /** files this job stands for (1, or a list's names), for `pending` */
+  /** files of this job whose hash is not known yet, for `pending` */
   files: number;
   resolve(a: ChecksumAnswer): void;
   reject(err: Error): void;
@@ -57,7 +57,7 @@ export class ChecksumPool {
     this.idleMs = opts.idleMs ?? 1000;
   }
 
-  /** Files waiting for or being hashed (or listed). */
+  /** Files whose hash is being looked for (queued or in a worker). */
   get pending(): number {
     let n = 0;
     for (const p of this.queue) n += p.files;
@@ -84,7 +84,9 @@ export class ChecksumPool {
    * come back without a hash: ask checksum() for each.
    */
   async list(dir: string, names: string[], known: Record<string, { stamp: string; sha256: string }>): Promise<ListedFile[]> {
-    const a = await this.submit({ id: this.nextId++, kind: 'list', dir, names, known }, names.length, false);
+    // pending counts the files whose hash is not known yet: a rescan of known files adds none
+    const unknown = names.length - Object.keys(known).length;
+    const a = await this.submit({ id: this.nextId++, kind: 'list', dir, names, known }, unknown, false);
     return (a as { files: ListedFile[] }).files;
   }
 

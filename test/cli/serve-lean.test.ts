@@ -29,7 +29,7 @@ test('the daemon loads no CLI parser, spinner, table, undici or dbus-next; x509 
   t.after(() => rm(root, { recursive: true, force: true }));
   const run = async (n: number) => {
     const trace = join(root, `trace-${n}.txt`);
-    const d = await startDaemon({ root, nodeArgs: ['--import', TRACER], env: { MODULE_TRACE: trace } });
+    const d = await startDaemon({ root, nodeArgs: ['--import', TRACER], env: { MODULE_TRACE: trace }, readyTimeout: 90_000 });
     await d.stop();
     return packagesLoaded(trace);
   };
