@@ -1,6 +1,7 @@
 /** Test data: incompressible pseudo-random files (AES-CTR keystream, ~GB/s), hashed as written. */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { open, link, copyFile, mkdir } from 'node:fs/promises';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setAttributeSync } from '@napi-rs/xattr';
 
@@ -48,3 +49,40 @@ export async function seedItem(stateDir: string, file: string, sha256: string, n
 }
 
 export { u32 as encodeU32 };
+
+/** Builds `count` small items in upstream's store layout (data/<sha256>-item-N.bin + xattrs); returns their hashes. */
+export function buildStore(stateDir: string, count: number): string[] {
+  const data = join(stateDir, 'data');
+  mkdirSync(data, { recursive: true });
+  const hashes: string[] = [];
+  const maxAge = u32(86400 * 30);
+  const share = u32(1000);
+  for (let i = 0; i < count; i++) {
+    const content = Buffer.from(`passim bench item ${i}\n`);
+    const h = createHash('sha256').update(content).digest('hex');
+    const p = join(data, `${h}-item-${i}.bin`);
+    writeFileSync(p, content);
+    setAttributeSync(p, 'user.max_age', maxAge);
+    setAttributeSync(p, 'user.share_limit', share);
+    hashes.push(h);
+  }
+  return hashes;
+}
+
+/**
+ * A static dir of `count` small random files (1–4 KiB, no checksum xattrs yet) and the passim.d
+ * conf naming it, under a daemon root; returns the files' hashes in name order.
+ */
+export function buildStaticDir(root: string, count: number): string[] {
+  const dir = join(root, 'static');
+  mkdirSync(dir, { recursive: true });
+  mkdirSync(join(root, 'config', 'passim.d'), { recursive: true });
+  writeFileSync(join(root, 'config', 'passim.d', 'bench.conf'), `[passim]\nPath=${dir}\n`);
+  const hashes: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const content = randomBytes(1024 + (i % 3072));
+    writeFileSync(join(dir, `file-${String(i).padStart(5, '0')}.bin`), content);
+    hashes.push(createHash('sha256').update(content).digest('hex'));
+  }
+  return hashes;
+}

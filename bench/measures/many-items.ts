@@ -5,16 +5,15 @@
  * socket listening, mDNS advertising (after probing), `ready`. Same for an empty store. Then
  * `passim dump` against it, and the mDNS answer for one hash (random items) from another host.
  * One extra start runs under `node --cpu-prof` and its profile is summarised.
+ * First, a static dir of as many files: first and second start, to the HTTP index and to every
+ * item advertised (staticStarts below).
  */
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
 import { mkdir as mkdirP, readdir as readdirP } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
-import { setAttributeSync } from '@napi-rs/xattr';
 import type { LanHost } from '../../test/helpers/netns.js';
 import type { Ctx } from '../lib/context.js';
-import { encodeU32 } from '../lib/files.js';
+import { buildStaticDir, buildStore } from '../lib/files.js';
 import { BIN, ROOT, passim, run } from '../lib/proc.js';
 import { summarise } from '../lib/cpuprofile.js';
 import { fmtMs, median, percentile } from '../lib/stats.js';
@@ -27,26 +26,9 @@ const MILESTONES = {
   https: /^debug: https listening/,
   control: /^debug: control socket listening/,
   mdns: /^info: mDNS: advertising/,
+  static: /^info: static dirs: \d+ items after/,
 } as const;
 type Milestone = keyof typeof MILESTONES | 'ready';
-
-/** Builds `count` items in upstream's layout; returns their hashes. */
-function buildStore(stateDir: string, count: number): string[] {
-  const data = join(stateDir, 'data');
-  const hashes: string[] = [];
-  const maxAge = encodeU32(86400 * 30);
-  const share = encodeU32(1000);
-  for (let i = 0; i < count; i++) {
-    const content = Buffer.from(`passim bench item ${i}\n`);
-    const h = createHash('sha256').update(content).digest('hex');
-    const p = join(data, `${h}-item-${i}.bin`);
-    writeFileSync(p, content);
-    setAttributeSync(p, 'user.max_age', maxAge);
-    setAttributeSync(p, 'user.share_limit', share);
-    hashes.push(h);
-  }
-  return hashes;
-}
 
 interface Started { times: Partial<Record<Milestone, number>>; stop(): Promise<void>; socket: string }
 
@@ -73,10 +55,75 @@ async function startTimed(host: LanHost, root: string, nodeArgs: string[] = []):
   return { times, socket, stop: async () => { child.kill('SIGTERM'); await child; } };
 }
 
+/** Upstream passimd, 10,000-file static dir, first start → last item browsable by another host's Avahi (issue 10). */
+const UPSTREAM_STATIC_ADVERTISED_MS = 10_100;
+
+/**
+ * A static dir of `count` small files, first start (nothing cached: every file hashed) and second
+ * start (hashes from the user.checksum.sha256 cache): from spawn to the HTTP index answering on
+ * loopback (a poller in A), to `ready`, to every hash known (the daemon's log), and to all of a
+ * sample of hashes (the last five in name order and 15 spread over the rest) found on mDNS by
+ * passim's browser on host B.
+ */
+async function staticStarts(ctx: Ctx, A: LanHost, B: LanHost, count: number): Promise<Row[]> {
+  const root = await ctx.makeRoot();
+  let t = performance.now();
+  const hashes = buildStaticDir(root, count);
+  ctx.log(`  built a static dir of ${count} files in ${Math.round(performance.now() - t)} ms`);
+  const sample = [...hashes.slice(-5), ...Array.from({ length: 15 }, (_, i) => hashes[Math.floor((i * (count - 5)) / 15)]!)];
+  const starts: Array<{ http: number; ready: number; known: number; advertised: number; found: number }> = [];
+  for (const which of ['first', 'second']) {
+    const job = (host: LanHost, o: object) =>
+      run(process.execPath, ['--import', 'tsx', 'bench/lib/wait-served.ts', JSON.stringify({ ...o, timeoutMs: 120_000 })], { ns: host.ns, timeoutMs: 150_000 });
+    const httpWait = job(A, { url: 'https://127.0.0.1:27500/' });
+    const mdnsWait = job(B, { hashes: sample });
+    await new Promise((r) => setTimeout(r, 300)); // the waiters are up (node start) before the daemon
+    const t0 = Date.now();
+    const d = await startTimed(A, root);
+    const [h, m] = await Promise.all([httpWait, mdnsWait]);
+    const line = (r: { stdout: string }, k: string) => JSON.parse(r.stdout.split('\n').find((l) => l.includes(`"${k}"`)) ?? '{}') as Record<string, number>;
+    const hj = line(h, 'http');
+    const mj = line(m, 'advertised');
+    const deadline = Date.now() + 120_000;
+    while (d.times.static === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await d.stop();
+    const s = { http: hj.http - t0, ready: d.times.ready ?? NaN, known: d.times.static ?? NaN, advertised: mj.advertised - t0, found: mj.found ?? 0 };
+    starts.push(s);
+    ctx.log(`  static dir, ${which} start: HTTP index ${Math.round(s.http)} ms, ready ${Math.round(s.ready)} ms, all hashed ${Math.round(s.known)} ms, sample advertised ${Math.round(s.advertised)} ms (${s.found}/${sample.length})`);
+  }
+  const [first, second] = starts as [typeof starts[0], typeof starts[0]];
+  const upstream = UPSTREAM_STATIC_ADVERTISED_MS * (count / 10_000);
+  const all = (s: typeof first) => Math.max(s.known, s.advertised);
+  return [
+    {
+      group: name,
+      measure: `${count}-file static dir, first start (nothing cached): spawn → HTTP index / all advertised`,
+      value: `index ${fmtMs(first.http)}, ready ${fmtMs(first.ready)}, all hashed ${fmtMs(first.known)}, sample of ${sample.length} on mDNS ${fmtMs(first.advertised)}`,
+      baseline: `upstream ${fmtMs(upstream)} to last item browsable (issue 10, same machine)`,
+      ratio: `${(all(first) / upstream).toFixed(2)}×`,
+      target: 'index ≤ 1.0 s; all advertised ≤ 0.5× upstream',
+      met: first.found === sample.length && first.http <= 1000 && all(first) <= 0.5 * upstream,
+      data: { count, first, sample: sample.length },
+    },
+    {
+      group: name,
+      measure: `${count}-file static dir, second start (checksums cached): spawn → HTTP index / all advertised`,
+      value: `index ${fmtMs(second.http)}, ready ${fmtMs(second.ready)}, all known ${fmtMs(second.known)}, sample on mDNS ${fmtMs(second.advertised)}`,
+      baseline: '—',
+      ratio: '—',
+      target: 'index ≤ 1.0 s; all advertised ≤ 1.0 s',
+      met: second.found === sample.length && second.http <= 1000 && all(second) <= 1000,
+      data: { count, second },
+    },
+  ];
+}
+
 export async function measure(ctx: Ctx): Promise<Row[]> {
   const count = ctx.quick ? 2000 : 10_000;
   const lan = await ctx.lan(2);
   const [A, B] = lan.hosts as [LanHost, LanHost];
+  const staticRows = await staticStarts(ctx, A, B, count);
+  if (process.env.BENCH_STATIC_ONLY) return staticRows;
   const root = await ctx.makeRoot();
   await mkdirP(join(root, 'state', 'data'), { recursive: true });
   let t = performance.now();
@@ -135,6 +182,7 @@ export async function measure(ctx: Ctx): Promise<Row[]> {
     ? `profile of one start (${profile.totalMs} ms CPU): top self ${profile.self.slice(0, 5).map((s) => `${s.fn} ${s.ms} ms`).join('; ')}`
     : 'no profile written';
   return [
+    ...staticRows,
     {
       group: name,
       measure: `${count} items: daemon start (spawn → HTTPS serving / → ready)`,

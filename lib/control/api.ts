@@ -37,6 +37,8 @@ export interface StatusReply {
   wideArea?: WideAreaStatus;
   /** what the daemon's peer cache holds (lib/discovery/peer-cache.ts): hashes heard from peers, and those peers */
   peerCache?: { hashes: number; peers: number };
+  /** static-dir files listed but not hashed yet (their items are added as each hash is known) */
+  hashing?: number;
 }
 
 export interface VerifyReply {

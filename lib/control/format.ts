@@ -82,7 +82,7 @@ export function statusLines(s: StatusReply): string[] {
     ['Port', String(s.port)],
     ['URI', s.uri],
     ['Name', s.name || '-'],
-    ['Items', String(s.items)],
+    ['Items', s.hashing ? `${s.items} (${s.hashing} static files still being hashed)` : String(s.items)],
     ['Download saving', humanBytes(s.downloadSaving)],
     ['Carbon saving', humanCarbon(s.carbonSaving)],
   ];

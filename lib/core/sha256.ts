@@ -1,5 +1,6 @@
 /** sha256: validation, normalisation and streaming hashing shared by daemon and client. */
 import { createHash, type Hash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { InvalidHashError } from './errors.js';
 
@@ -53,5 +54,26 @@ export async function sha256File(path: string): Promise<{ sha256: string; size: 
     // never close under a read still in flight (an error thrown by update)
     if (pending) await pending.catch(() => undefined);
     await fh.close();
+  }
+}
+
+/**
+ * Hashes a file with blocking reads into `scratch` (reused across calls): for a worker thread
+ * hashing many small files, where each await would cost more than the read itself.
+ */
+export function sha256FileSync(path: string, scratch: Buffer = Buffer.allocUnsafe(HASH_CHUNK)): { sha256: string; size: number } {
+  const fd = openSync(path, 'r');
+  try {
+    const hash = createHash('sha256');
+    let size = 0;
+    for (;;) {
+      const n = readSync(fd, scratch, 0, scratch.length, size);
+      if (n === 0) break;
+      hash.update(n === scratch.length ? scratch : scratch.subarray(0, n));
+      size += n;
+    }
+    return { sha256: hash.digest('hex'), size };
+  } finally {
+    closeSync(fd);
   }
 }

@@ -122,7 +122,8 @@ export class Daemon {
     const savings = this.store?.savings() ?? { downloadSaving: 0, carbonSaving: 0 };
     return {
       version: version(),
-      status: this.metered ? 'disabled-metered' : this.store ? 'running' : 'loading',
+      // loading: starting, or the static dirs' first scan is still hashing (items come as it goes)
+      status: this.metered ? 'disabled-metered' : this.store && !this.store.staticLoading ? 'running' : 'loading',
       port: this.port,
       name: this.instanceName,
       uri: `https://localhost:${this.port}/`,
@@ -131,6 +132,7 @@ export class Daemon {
       items: this.store?.size ?? 0,
       peerCache: (({ hashes, instances }) => ({ hashes, peers: instances }))(this.peerCache.stats()),
       wideArea: this.wideArea?.status(),
+      hashing: this.store?.staticPending ?? 0,
     };
   }
 
@@ -147,7 +149,8 @@ export class Daemon {
         carbonCost: config.carbonCost,
         logger: this.log,
       });
-      await store.load();
+      // the static dirs are hashed after this, while serving: their items appear as each hash is known
+      await store.load({ staticInBackground: true });
       this.store = store;
 
       this.http = await startHttpsServer({
@@ -170,6 +173,20 @@ export class Daemon {
       });
       const responder = this.responder;
       this.peerCache.start((q) => responder.query(q.questions, q.link));
+      // wired before anything else awaits: static items found meanwhile go straight to the responder
+      // (into its table while it probes; announced, within its rate, once it runs)
+      // (the wide-area registrar, once started below, follows the same events)
+      store.on('added', (item: ItemInfo) => {
+        if (this.advertising && !item.disabled) { this.responder?.add(item.hash); this.wideArea?.registrar?.add(item.hash); }
+      });
+      store.on('removed', (item: ItemInfo) => { this.responder?.remove(item.hash); this.wideArea?.registrar?.remove(item.hash); });
+      // one item at a time: a share (the usual 'changed') must not rebuild the advertised set
+      store.on('changed', (item: ItemInfo) => {
+        if (!this.advertising) return;
+        if (item.disabled) { this.responder?.remove(item.hash); this.wideArea?.registrar?.remove(item.hash); }
+        else { this.responder?.add(item.hash); this.wideArea?.registrar?.add(item.hash); }
+      });
+      if (this.advertising) this.responder.setHashes(store.advertisedHashes());
 
       this.control = await startControlServer({
         socketPath: paths.socketPath,
@@ -181,6 +198,9 @@ export class Daemon {
         logger: this.log,
       });
 
+      // listening (HTTPS, control socket): now the static dirs may take the CPU
+      store.startStaticScan();
+
       if (this.hooks.dbus !== false) {
         // loaded only when wanted: dbus-next and its native fd helper cost memory and start time
         const { startDbusService } = await import('../dbus/service.js');
@@ -189,16 +209,6 @@ export class Daemon {
 
       if (this.advertising) await this.startAdvertising();
       await this.startWideArea(config);
-      store.on('added', (item: ItemInfo) => {
-        if (this.advertising && !item.disabled) { this.responder?.add(item.hash); this.wideArea?.registrar?.add(item.hash); }
-      });
-      store.on('removed', (item: ItemInfo) => { this.responder?.remove(item.hash); this.wideArea?.registrar?.remove(item.hash); });
-      // one item at a time: a share (the usual 'changed') must not rebuild the advertised set
-      store.on('changed', (item: ItemInfo) => {
-        if (!this.advertising) return;
-        if (item.disabled) { this.responder?.remove(item.hash); this.wideArea?.registrar?.remove(item.hash); }
-        else { this.responder?.add(item.hash); this.wideArea?.registrar?.add(item.hash); }
-      });
       store.startTimers();
       this.log.info(`passim ${version()} serving ${store.size} items on https port ${this.http.port}` +
         `${this.advertising ? `, advertised as ${this.responder.instanceName}` : ' (not advertising)'}; control socket ${paths.socketPath}`);

@@ -18,8 +18,9 @@
  * at most every 250 ms per record; one with other data for our unique names → probe again (§9).
  *
  * Many subtypes: answered from a Map; announcements carry the base records plus at most
- * `maxAnnouncedSubtypes` (default 100) newly added subtypes per burst, packed ~10 per message
- * (< 1400 bytes); the rest are only answered when asked. Goodbyes are sent for subtypes that may
+ * `maxAnnouncedSubtypes` (default 100) newly added subtypes per second (a token bucket, so items
+ * added one by one — a static dir being hashed — cost no more than one big batch), packed ~10 per
+ * message (< 1400 bytes); the rest are only answered when asked. Goodbyes are sent for subtypes that may
  * be in someone's cache (announced, or answered by multicast/QU within their TTL).
  *
  * In-progress claims (herd suppression, lib/fetch/herd.ts): `addClaim(hash, 'bid'|'fetching')`
@@ -46,7 +47,7 @@ import { conflictingNames, tiebreak } from './conflict.js';
 
 export interface ResponderConfig extends ResponderOptions {
   logger?: Logger;
-  /** most newly added subtypes announced per burst; the rest are only answered on query (default 100) */
+  /** most newly added subtypes announced per second; the rest are only answered on query (default 100) */
   maxAnnouncedSubtypes?: number;
   /** how often to look for interfaces appearing/going, ms (default 3000) */
   pollIntervalMs?: number;
@@ -127,6 +128,8 @@ export class Responder implements AdvertiserLike {
   /** source address → unicast reply tokens (QU / legacy answers), refilled over time */
   readonly #unicastBudget = new Map<string, { tokens: number; at: number }>();
   #stopping: Promise<void> | undefined;
+  /** subtypes that may still be announced this second (refilled at maxAnnouncedSubtypes per second) */
+  #announceBudget = { tokens: 0, at: 0 };
 
   constructor(opts: ResponderConfig) {
     if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) throw new UsageError(`invalid port for mDNS: ${opts.port}`);
@@ -288,14 +291,23 @@ export class Responder implements AdvertiserLike {
     const bye = [...this.#pendingGoodbye];
     this.#pendingGoodbye.clear();
     const max = this.#cfg.maxAnnouncedSubtypes ?? 100;
-    const fresh = [...this.#pendingAnnounce];
+    // claims (herd suppression) are few and urgent: always announced; item subtypes within the budget
+    const claims: string[] = [];
+    const fresh: string[] = [];
+    for (const k of this.#pendingAnnounce) (claimKindOfKey(k) ? claims : fresh).push(k);
     this.#pendingAnnounce.clear();
     if (bye.length) {
       for (const k of bye) this.#mayBeCached.delete(k);
       void this.#sendGoodbyes(() => bye.map((k) => this.#subtypePtr(k)));
     }
-    const announce = fresh.slice(0, max);
-    if (fresh.length > max) this.#log.debug(`mDNS: ${fresh.length} new items, announcing ${max}; the rest are answered on query`);
+    const now = Date.now();
+    const b = this.#announceBudget;
+    b.tokens = Math.min(max, b.tokens + ((now - b.at) / 1000) * max);
+    b.at = now;
+    const n = Math.min(fresh.length, Math.floor(b.tokens));
+    b.tokens -= n;
+    const announce = [...claims, ...fresh.slice(0, n)];
+    if (fresh.length > n) this.#log.debug(`mDNS: ${fresh.length} new items, announcing ${n}; the rest are answered on query`);
     if (announce.length) this.#announce(() => announce.filter((k) => this.#has(k)).map((k) => this.#subtypePtr(k)));
   }
 
@@ -463,6 +475,7 @@ export class Responder implements AdvertiserLike {
     this.#log.info(`mDNS: advertising ${this.#instance}.${'_cache._tcp.local'} (host ${this.#host}.local, port ${this.#port}, ${this.#subtypes.size} items)`);
     const max = this.#cfg.maxAnnouncedSubtypes ?? 100;
     const subs = [...this.#claims, ...[...this.#subtypes].slice(0, max)];
+    this.#announceBudget = { tokens: 0, at: Date.now() }; // this announcement spends this second's budget
     this.#pendingAnnounce.clear();
     this.#announce((ls) => [...this.#baseRecords(ls), ...subs.filter((k) => this.#has(k)).map((k) => this.#subtypePtr(k))]);
   }

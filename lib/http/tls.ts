@@ -10,6 +10,7 @@ import { dirname } from 'node:path';
 import { hostname as osHostname } from 'node:os';
 import type * as x509 from '@peculiar/x509';
 import { statePaths } from '../core/paths.js';
+import { startModuleWorker } from '../core/module-worker.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
@@ -70,6 +71,19 @@ export async function generateCertificate(host: string = osHostname(), now: Date
   return { key, cert: cert.toString('pem') + '\n' };
 }
 
+/** generateCertificate() in a worker thread (tls-worker.ts), so its libraries leave with the thread. */
+function generateInWorker(host: string): Promise<TlsMaterial> {
+  return new Promise((resolve, reject) => {
+    const w = startModuleWorker(import.meta.url, './tls-worker', { workerData: { host, now: Date.now() } });
+    w.once('message', (m: TlsMaterial) => {
+      resolve(m);
+      void w.terminate();
+    });
+    w.once('error', reject);
+    w.once('exit', (code) => reject(new Error(`exited (${code}) without a certificate`)));
+  });
+}
+
 /** Throws unless `key` and `cert` parse, belong together and the certificate is currently valid. */
 export function checkPair(pair: TlsMaterial, now: Date = new Date()): void {
   const key = createPrivateKey(pair.key);
@@ -105,7 +119,10 @@ export async function loadOrCreateCertificate(
       log.warn(`the TLS certificate in ${dirname(tlsKey)} is unusable (${(err as Error).message}): generating a new one`);
     }
   }
-  const fresh = await generateCertificate(opts.hostname);
+  const fresh = await generateInWorker(opts.hostname ?? osHostname()).catch((err: Error) => {
+    log.debug(`certificate worker: ${err.message}; generating in-process`);
+    return generateCertificate(opts.hostname);
+  });
   await mkdir(dirname(tlsKey), { recursive: true, mode: 0o700 });
   await writeFileAtomic(tlsKey, fresh.key, 0o600);
   await writeFileAtomic(tlsCert, fresh.cert, 0o644);

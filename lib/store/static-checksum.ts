@@ -3,9 +3,12 @@
  * with the size and mtime it was computed for (`user.passim.checksum_stat`), so an edited file is
  * re-hashed. Where xattrs cannot be written the hash is computed each time it is asked for (the
  * caller keeps its own in-memory cache by stat).
+ *
+ * Runs in the checksum worker threads (checksum-pool.ts): the xattr calls block, and a file of at
+ * most one chunk is read with one blocking read into the worker's scratch buffer.
  */
-import { sha256File, isSha256 } from '../core/sha256.js';
-import { getXattrString, isXattrDenied, isXattrUnsupported, removeXattr, setXattr } from './xattr.js';
+import { HASH_CHUNK, isSha256, sha256File, sha256FileSync } from '../core/sha256.js';
+import { getXattrStringSync, isXattrDenied, isXattrUnsupported, removeXattr, setXattrSync } from './xattr.js';
 
 export const XATTR_CHECKSUM = 'user.checksum.sha256';
 export const XATTR_CHECKSUM_STAT = 'user.passim.checksum_stat';
@@ -26,17 +29,25 @@ export interface ChecksumResult {
   cached: boolean;
 }
 
-export async function staticChecksum(path: string, stamp: FileStamp): Promise<ChecksumResult> {
+/** The cached checksum when its stamp matches, else undefined (also when xattrs are unreadable). */
+export function cachedChecksum(path: string, stamp: FileStamp): string | undefined {
   try {
-    const [hash, stat] = await Promise.all([getXattrString(path, XATTR_CHECKSUM), getXattrString(path, XATTR_CHECKSUM_STAT)]);
-    if (hash && isSha256(hash) && stat === stampString(stamp)) return { sha256: hash.toLowerCase(), cached: true };
+    const stat = getXattrStringSync(path, XATTR_CHECKSUM_STAT);
+    if (stat !== stampString(stamp)) return undefined;
+    const hash = getXattrStringSync(path, XATTR_CHECKSUM);
+    return hash && isSha256(hash) ? hash.toLowerCase() : undefined;
   } catch {
-    // unreadable xattrs: just hash
+    return undefined;
   }
-  const { sha256 } = await sha256File(path);
+}
+
+export async function staticChecksum(path: string, stamp: FileStamp, scratch?: Buffer): Promise<ChecksumResult> {
+  const hit = cachedChecksum(path, stamp);
+  if (hit) return { sha256: hit, cached: true };
+  const { sha256 } = stamp.size <= HASH_CHUNK ? sha256FileSync(path, scratch) : await sha256File(path);
   try {
-    await setXattr(path, XATTR_CHECKSUM, sha256);
-    await setXattr(path, XATTR_CHECKSUM_STAT, stampString(stamp));
+    setXattrSync(path, XATTR_CHECKSUM, sha256);
+    setXattrSync(path, XATTR_CHECKSUM_STAT, stampString(stamp));
   } catch (err) {
     if (!isXattrUnsupported(err) && !isXattrDenied(err)) throw err;
   }

@@ -1,8 +1,11 @@
 /**
  * Lists the files a static dir publishes: regular files directly in it (not recursive; symlinks,
  * dot-files and names unfit to serve are skipped), with the stat data the checksum cache keys on.
+ * staticNames() runs in the daemon (one readdir); statStaticFile() in the checksum workers, one
+ * blocking lstat per file, many files per message.
  */
-import { lstat, readdir } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isValidBasename } from '../core/basename.js';
 import type { FileStamp } from './static-checksum.js';
@@ -14,27 +17,30 @@ export interface StaticFile extends FileStamp {
   created: number;
 }
 
-export async function scanStaticDir(dir: string): Promise<StaticFile[]> {
-  const names = await readdir(dir);
-  const out: StaticFile[] = [];
-  for (const name of names.sort()) {
-    if (name.startsWith('.') || !isValidBasename(name)) continue;
-    const path = join(dir, name);
-    let st;
-    try {
-      st = await lstat(path, { bigint: true });
-    } catch {
-      continue; // gone since readdir
-    }
-    if (!st.isFile()) continue;
-    const birth = Number(st.birthtimeMs);
-    out.push({
-      path,
-      basename: name,
-      size: Number(st.size),
-      mtimeNs: st.mtimeNs.toString(),
-      created: birth > 0 ? birth : Number(st.mtimeMs),
-    });
+/** The names in `dir` that may be static files, in name order (types the dirent knows are filtered here). */
+export async function staticNames(dir: string): Promise<string[]> {
+  return (await readdir(dir, { withFileTypes: true }))
+    .filter((d) => d.isFile() || !(d.isDirectory() || d.isSymbolicLink() || d.isFIFO() || d.isSocket() || d.isBlockDevice() || d.isCharacterDevice()))
+    .map((d) => d.name)
+    .filter((name) => !name.startsWith('.') && isValidBasename(name))
+    .sort();
+}
+
+/** The file's stat data, or undefined when it is gone or not a regular file. */
+export function statStaticFile(dir: string, name: string): StaticFile | undefined {
+  const path = join(dir, name);
+  let st;
+  try {
+    st = lstatSync(path, { bigint: true });
+  } catch {
+    return undefined; // gone since readdir
   }
-  return out;
+  if (!st.isFile()) return undefined;
+  const birth = Number(st.birthtimeMs);
+  return { path, basename: name, size: Number(st.size), mtimeNs: st.mtimeNs.toString(), created: birth > 0 ? birth : Number(st.mtimeMs) };
+}
+
+/** Every static file of `dir` (one lstat after another: for tests and tools, not the daemon). */
+export async function scanStaticDir(dir: string): Promise<StaticFile[]> {
+  return (await staticNames(dir)).map((n) => statStaticFile(dir, n)).filter((f): f is StaticFile => f !== undefined);
 }

@@ -64,3 +64,17 @@ export async function removeXattr(path: string, name: string): Promise<void> {
     if (xattrErrno(err) !== ENODATA) throw err;
   }
 }
+
+/** Blocking forms, for worker threads (lib/store/checksum-worker.ts), where a thread-pool hop per call costs more than the call. */
+export function getXattrStringSync(path: string, name: string): string | undefined {
+  try {
+    return xattrToString(xattr.getAttributeSync(path, name) ?? undefined);
+  } catch (err) {
+    if (xattrErrno(err) === ENODATA) return undefined;
+    throw err;
+  }
+}
+
+export function setXattrSync(path: string, name: string, value: string): void {
+  xattr.setAttributeSync(path, name, value);
+}

@@ -38,6 +38,8 @@ export interface StartOptions {
   readyTimeout?: number;
   /** run inside this network-namespace host (test/helpers/netns.ts): mDNS on its eth0, port 27500 */
   host?: LanHost;
+  /** node options before bin/passim.js (e.g. --import a module tracer) */
+  nodeArgs?: string[];
 }
 
 export async function makeRoot(): Promise<string> {
@@ -52,7 +54,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
   const stateDir = join(root, 'state');
   const configDir = join(root, 'config');
   const socket = join(root, 'passim.sock');
-  const args = [BIN, 'serve', '--state-dir', stateDir, '--config-dir', configDir, '--socket', socket,
+  const args = [...(opts.nodeArgs ?? []), BIN, 'serve', '--state-dir', stateDir, '--config-dir', configDir, '--socket', socket,
     ...(opts.host ? ['--interface', 'eth0'] : ['--port', '0', '--interface', 'lo']), '--no-dbus', ...(opts.args ?? [])];
   const execOpts = { env: { ...opts.env }, reject: false, buffer: false, stdin: 'ignore' } as const;
   const proc = opts.host ? opts.host.spawn('node', args, execOpts) : execa('node', args, execOpts);

@@ -1,20 +1,7 @@
-/** `passim serve`: run the daemon in the foreground until SIGTERM/SIGINT. */
+/** `passim serve`: run the daemon in the foreground until SIGTERM/SIGINT (the work is in ../serve-run.ts). */
 import type { Argv, CommandModule } from 'yargs';
 import { handler, type GlobalArgs } from '../base.js';
-
-interface ServeArgs extends GlobalArgs {
-  port?: number;
-  bind?: string[];
-  'localhost-only'?: boolean;
-  'state-dir'?: string;
-  config?: string;
-  'config-dir'?: string;
-  socket?: string;
-  interface?: string[];
-  ipv6?: boolean;
-  'instance-name'?: string;
-  dbus?: boolean;
-}
+import type { ServeArgs } from '../serve-run.js';
 
 export const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
   command: 'serve',
@@ -33,45 +20,7 @@ export const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
       .option('dbus', { type: 'boolean', default: true, describe: 'offer org.freedesktop.Passim on the system bus when there is one (--no-dbus to skip)' })
       .option('instance-name', { type: 'string', hidden: true, requiresArg: true }) as unknown as Argv<ServeArgs>,
   handler: handler<ServeArgs>(async (args) => {
-    const { resolveSettings } = await import('../../daemon/options.js');
-    const { createLogger } = await import('../../core/logger.js');
-    const { Daemon } = await import('../../daemon/daemon.js');
-    const log = createLogger(args.verbose ? 'debug' : args.quiet ? 'warn' : 'info');
-    const flags = {
-      port: args.port,
-      bind: args.bind,
-      localhostOnly: args['localhost-only'],
-      stateDir: args['state-dir'],
-      config: args.config,
-      configDir: args['config-dir'],
-      socket: args.socket,
-      interface: args.interface,
-      ipv6: args.ipv6,
-    };
-    const settings = await resolveSettings(flags);
-    for (const w of settings.warnings) log.warn(w);
-    const daemon = new Daemon(settings, log, {
-      instanceName: args['instance-name'],
-      dbus: args.dbus,
-      // SIGHUP re-reads passim.conf; command-line flags still win over it
-      loadConfig: () => resolveSettings(flags),
-    });
-    await daemon.start();
-    // handlers before "ready": whoever waits for that line may signal at once
-    const stopped = new Promise<void>((resolve) => {
-      const stop = (sig: string) => {
-        log.info(`${sig}: shutting down`);
-        daemon.stop().then(resolve, resolve);
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.on('SIGHUP', () => {
-        log.info('SIGHUP: reloading configuration');
-        daemon.reload().catch((err: Error) => log.error(`reload: ${err.message}`));
-      });
-    });
-    if (!args.quiet) process.stdout.write(`ready port=${daemon.port} socket=${settings.paths.socketPath} name=${daemon.instanceName}\n`);
-    await stopped;
-    return 0;
+    const { runServe } = await import('../serve-run.js');
+    return runServe(args);
   }),
 };

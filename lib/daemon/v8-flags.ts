@@ -1,0 +1,25 @@
+/**
+ * V8 flags the daemon sets on itself as it starts (cli/serve-run.ts), before it loads its modules.
+ * Each one measured with bench/measures/daemon-rss.ts on a 2-core machine (RSS, second start):
+ *
+ * - `--semi-space-growth-factor=1`: the young generation keeps its initial size. Serving bytes
+ *   makes short-lived objects fast enough that V8 otherwise grows each semi-space to 16 MiB and
+ *   keeps it: peak RSS serving 1 GiB to 8 peers at once ~114 → ~90 MiB (~75 MiB with the next).
+ * - `--no-opt`: no optimising compiler. The daemon's JavaScript is glue between native TLS,
+ *   hashing and file I/O; TurboFan's compile jobs only leave malloc'd memory behind in the
+ *   background threads that ran them: idle RSS ~66 → ~53 MiB, serving throughput unchanged within
+ *   the noise of the measurement.
+ *
+ * (`--max-semi-space-size` would do the first more directly, but V8 reads it only when the heap is
+ * set up, i.e. on the command line; the growth factor is read each time the space would grow.)
+ * PASSIM_DAEMON_V8_FLAGS replaces the list (empty: none), for measuring what each one does.
+ */
+import { setFlagsFromString } from 'node:v8';
+
+export const DAEMON_V8_FLAGS = ['--semi-space-growth-factor=1', '--no-opt'] as const;
+
+export function applyDaemonV8Flags(env: NodeJS.ProcessEnv = process.env): string[] {
+  const flags = env.PASSIM_DAEMON_V8_FLAGS !== undefined ? env.PASSIM_DAEMON_V8_FLAGS.split(/\s+/).filter(Boolean) : [...DAEMON_V8_FLAGS];
+  for (const f of flags) setFlagsFromString(f);
+  return flags;
+}
