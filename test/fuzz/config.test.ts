@@ -195,8 +195,11 @@ function render(c: DaemonConfig, eol: string, order: number[]): string {
     ['MaxUploadsPerPeer', String(c.maxUploadsPerPeer)],
     ['Interfaces', c.interfaces.join(';')],
     ['Metered', String(c.metered)],
+    ['Domain', c.domain],
   ];
   if (c.path !== undefined) kv.push(['Path', escapeValue(c.path)]);
+  if (c.dnsServer !== undefined) kv.push(['DnsServer', c.dnsServer]);
+  if (c.dnsKeyFile !== undefined) kv.push(['DnsKeyFile', escapeValue(c.dnsKeyFile)]);
   const lines = order.map((i) => kv[i % kv.length]).filter((x, i, a) => a.indexOf(x) === i).map(([k, v]) => `${k}=${v}`);
   // every key at least once (the order only shuffles)
   for (const [k, v] of kv) if (!lines.some((l) => l.startsWith(`${k}=`))) lines.push(`${k}=${v}`);
@@ -222,6 +225,10 @@ const validConfig: fc.Arbitrary<DaemonConfig> = fc.record({
   maxUploadsPerPeer: fc.integer({ min: 1, max: 100000 }),
   interfaces: fc.array(iface, { maxLength: 4 }),
   metered: fc.boolean(),
+  domain: fc.oneof(fc.constant(''), fc.array(fc.stringMatching(/^[a-z0-9_]([a-z0-9_-]{0,10}[a-z0-9_])?$/), { minLength: 1, maxLength: 4 })
+    .map((labels) => labels.join('.')).filter((d) => d !== 'local' && !d.endsWith('.local'))),
+  dnsServer: fc.option(fc.oneof(ipv4, ipv4.chain((a) => fc.integer({ min: 1, max: 65535 }).map((p) => `${a}:${p}`))), { nil: undefined }),
+  dnsKeyFile: fc.option(absPathArb, { nil: undefined }),
 });
 
 test('passim.conf: a config rendered from a random valid DaemonConfig parses back to the same values', (t) => {
