@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fixture, get, sha256, randomContent, type Fixture } from './helpers.js';
 import type { ItemInfo } from '../../lib/store/types.js';
+import { requires } from '../helpers/requires.js';
 
 const run = promisify(execFile);
 
@@ -42,7 +43,7 @@ test('200 with the exact bytes and upstream headers', async () => {
   assert.equal(r.headers['accept-ranges'], 'bytes');
 });
 
-test('curl -k fetches the same bytes', async () => {
+test('curl -k fetches the same bytes', { skip: requires('curl') }, async () => {
   const { stdout } = await run('curl', ['-sk', '--fail', '--max-time', '20', `${f.base}/firmware.xml.gz?sha256=${item.hash}`], {
     encoding: 'buffer', maxBuffer: 10 * 1024 * 1024,
   });
