@@ -124,6 +124,8 @@ test('mime types, error page, content-disposition, addresses', () => {
   assert.equal(contentTypeFor('a.XML'), 'application/xml');
   assert.equal(contentTypeFor('f.cab'), 'application/vnd.ms-cab-compressed');
   assert.equal(contentTypeFor('f.zst'), 'application/zstd');
+  assert.equal(contentTypeFor('README.TXT'), 'text/plain', 'no charset: the bytes are never decoded');
+  assert.equal(contentTypeFor('index.htm'), 'text/html');
   assert.equal(contentTypeFor('noext'), 'application/octet-stream');
   assert.equal(contentTypeFor('.hidden'), 'application/octet-stream');
   assert.equal(errorPage(406, 'bad <hash>'), '<html><head><title>406 Not Acceptable</title></head><body>bad &lt;hash&gt;</body></html>');
