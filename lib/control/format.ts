@@ -1,37 +1,6 @@
 /** How control replies (status, items) are shown by the CLI: human units and stable plain lines. */
 import type { ItemInfo, StatusReply } from './api.js';
-
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-
-/** 1536 → "1.5 KiB"; whole bytes below 1 KiB. */
-export function humanBytes(n: number): string {
-  if (!Number.isFinite(n) || n < 1024) return `${Math.max(0, Math.round(n || 0))} B`;
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < UNITS.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${UNITS[i]}`;
-}
-
-/** 3725 → "1h02m"; at most two units. */
-export function humanDuration(seconds: number): string {
-  const s = Math.max(0, Math.floor(seconds));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-  const d = Math.floor(s / 86400);
-  const h = Math.floor((s % 86400) / 3600);
-  return h ? `${d}d${h}h` : `${d}d`;
-}
-
-/** kg CO2e with enough digits that a small saving is not shown as 0. */
-export function humanCarbon(kg: number): string {
-  if (!Number.isFinite(kg) || kg <= 0) return '0 kg';
-  if (kg >= 0.01) return `${kg.toFixed(2)} kg`;
-  return `${kg.toPrecision(2)} kg`;
-}
+import { humanBytes, humanCarbon, humanDuration } from '../core/human-units.js';
 
 export function itemAge(item: ItemInfo, now = Date.now()): number {
   return Math.max(0, Math.floor((now - item.created) / 1000));

@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
 import { parseKeyFile, type KeyEntry } from './keyfile.js';
 import { parseServerAddress } from './server-address.js';
+import { DEFAULT_CARBON_COST, DEFAULT_COOLDOWN, DEFAULT_MAX_ITEM_SIZE, DEFAULT_PORT } from './defaults.js';
 
 export interface DaemonConfig {
   port: number;
@@ -38,12 +39,12 @@ export interface DaemonConfig {
 }
 
 export const DEFAULT_CONFIG: Readonly<DaemonConfig> = Object.freeze({
-  port: 27500,
+  port: DEFAULT_PORT,
   ipv6: false,
   path: undefined,
-  maxItemSize: 100 * 1024 * 1024,
-  carbonCost: 0.026367,
-  cooldown: 3600,
+  maxItemSize: DEFAULT_MAX_ITEM_SIZE,
+  carbonCost: DEFAULT_CARBON_COST,
+  cooldown: DEFAULT_COOLDOWN,
   bind: [],
   localhostOnly: false,
   maxUploads: 16,

@@ -11,14 +11,13 @@ import dbus from 'dbus-next';
 import type { ItemInfo, PublishOptions } from '../store/types.js';
 import { MAX_COUNT } from '../control/api.js';
 import { DbusReplyError, ERROR_INVALID_ARGS } from './errors.js';
+// upstream's PassimItem defaults (passim_item_init) are the store's
+import { DEFAULT_MAX_AGE, DEFAULT_SHARE_LIMIT } from '../core/defaults.js';
 
 export const ITEM_FLAG_NONE = 0n;
 export const ITEM_FLAG_DISABLED = 1n << 0n;
 export const ITEM_FLAG_NEXT_REBOOT = 1n << 1n;
 
-/** upstream PassimItem defaults (passim_item_init) */
-export const DEFAULT_MAX_AGE = 24 * 60 * 60;
-export const DEFAULT_SHARE_LIMIT = 5;
 
 type Vardict = Record<string, InstanceType<typeof dbus.Variant>>;
 

@@ -6,6 +6,7 @@
  */
 import type { ItemInfo, Savings } from '../store/types.js';
 import { escapeHtml } from './error-page.js';
+import { humanBytes, humanCarbon, humanDuration } from '../core/human-units.js';
 
 export const STYLE_CSS = `:root{color-scheme:light dark;--fg:#1f2328;--muted:#656d76;--bg:#fff;--card:#f6f8fa;--line:#d0d7de;--accent:#0969da;--ok:#1a7f37;--warn:#9a6700;--bad:#cf222e;--track:#e6e9ed}
 @media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--muted:#8d96a0;--bg:#0d1117;--card:#161b22;--line:#30363d;--accent:#4493f8;--ok:#3fb950;--warn:#d29922;--bad:#f85149;--track:#21262d}}
@@ -41,41 +42,6 @@ abbr{text-decoration:none;cursor:help;border-bottom:1px dotted var(--muted)}
 p.empty{color:var(--muted);padding:1rem .8rem;margin:0}
 footer{margin-top:1rem;color:var(--muted);font-size:.8rem}
 `;
-
-/** 1536 → "1.5 KiB". */
-export function humanBytes(n: number): string {
-  if (!Number.isFinite(n) || n < 1024) return `${Math.max(0, Math.round(n || 0))} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = n;
-  let i = -1;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
-
-/** 93784 → "1d 2h", 125 → "2m 5s". */
-export function humanDuration(seconds: number): string {
-  let s = Math.max(0, Math.floor(seconds));
-  const d = Math.floor(s / 86400);
-  s -= d * 86400;
-  const h = Math.floor(s / 3600);
-  s -= h * 3600;
-  const m = Math.floor(s / 60);
-  s -= m * 60;
-  if (d) return `${d}d${h ? ` ${h}h` : ''}`;
-  if (h) return `${h}h${m ? ` ${m}m` : ''}`;
-  if (m) return `${m}m${s ? ` ${s}s` : ''}`;
-  return `${s}s`;
-}
-
-/** kg CO2e with a unit that keeps a few significant digits. */
-export function humanCarbon(kg: number): string {
-  if (!Number.isFinite(kg) || kg <= 0) return '0 g';
-  if (kg < 1) return `${Number((kg * 1000).toPrecision(3))} g`;
-  return `${Number(kg.toPrecision(3))} kg`;
-}
 
 export interface IndexPageData {
   version: string;

@@ -11,8 +11,6 @@ export const XATTR_BOOT_TIME = 'user.boot_time';
 /** ours: publish time in ms since the epoch, decimal string (upstream uses the file's btime) */
 export const XATTR_CREATED = 'user.passim.created';
 
-export const DEFAULT_MAX_AGE = 86400;
-export const DEFAULT_SHARE_LIMIT = 5;
 /** upstream treats G_MAXUINT32 as invalid data, so the largest usable value is one less */
 export const MAX_U32_VALUE = 0xfffffffe;
 

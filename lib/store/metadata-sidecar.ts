@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import type { Logger } from '../core/logger.js';
 import { isAtomicTempName, writeFileAtomic } from '../core/atomic-write.js';
 import { readMetaXattrs } from './metadata-xattr.js';
-import { DEFAULT_MAX_AGE, DEFAULT_SHARE_LIMIT, MAX_U32_VALUE, type ItemMeta, type MetadataBackend } from './item-metadata.js';
+import { MAX_U32_VALUE, type ItemMeta, type MetadataBackend } from './item-metadata.js';
+import { DEFAULT_MAX_AGE, DEFAULT_SHARE_LIMIT } from '../core/defaults.js';
 
 export const SIDECAR_DIR = '.meta';
 

@@ -2,9 +2,10 @@
 import type { Logger } from '../core/logger.js';
 import { getXattr, listXattrs, setXattr, xattrToString } from './xattr.js';
 import {
-  DEFAULT_MAX_AGE, DEFAULT_SHARE_LIMIT, XATTR_BOOT_TIME, XATTR_CMDLINE, XATTR_CREATED, XATTR_MAX_AGE,
+  XATTR_BOOT_TIME, XATTR_CMDLINE, XATTR_CREATED, XATTR_MAX_AGE,
   XATTR_SHARE_LIMIT, decodeU32, encodeU32, type ItemMeta, type MetadataBackend,
 } from './item-metadata.js';
+import { DEFAULT_MAX_AGE, DEFAULT_SHARE_LIMIT } from '../core/defaults.js';
 
 export async function writeMetaXattrs(path: string, meta: ItemMeta): Promise<void> {
   await setXattr(path, XATTR_MAX_AGE, encodeU32(meta.maxAge));

@@ -2,7 +2,8 @@
 import { UsageError } from '../core/errors.js';
 import { validateBasename } from '../core/basename.js';
 import { normaliseSha256 } from '../core/sha256.js';
-import { DEFAULT_MAX_AGE, DEFAULT_SHARE_LIMIT, MAX_U32_VALUE } from './item-metadata.js';
+import { MAX_U32_VALUE } from './item-metadata.js';
+import { DEFAULT_MAX_AGE, DEFAULT_SHARE_LIMIT } from '../core/defaults.js';
 import type { PublishOptions } from './types.js';
 
 /** cmdline is informational; ext4 keeps all of a file's xattrs in one 4 KiB block, so keep it short */

@@ -4,8 +4,6 @@ import { createInterface } from 'node:readline';
 import type { Savings } from './types.js';
 import { parseAuditLine } from './audit-log.js';
 
-export const DEFAULT_CARBON_COST = 0.026367;
-
 /** kg CO2e for `bytes` at `carbonCost` kg/GB (GB = 1024³ bytes, as upstream). */
 export function carbonSaving(bytes: number, carbonCost: number): number {
   return (bytes * carbonCost) / 1024 ** 3;

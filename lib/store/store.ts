@@ -26,13 +26,13 @@ import type { ItemMeta, MetadataBackend } from './item-metadata.js';
 import { chooseMetadataBackend } from './metadata-backend.js';
 import { streamToTemp } from './publish.js';
 import { checkPublishOptions } from './publish-options.js';
-import { DEFAULT_CARBON_COST, readDownloadSaving, savingsFor } from './savings.js';
+import { readDownloadSaving, savingsFor } from './savings.js';
+import { DEFAULT_CARBON_COST, DEFAULT_MAX_ITEM_SIZE } from '../core/defaults.js';
 import { ShareCounts } from './share-counts.js';
 import { StaticCatalog, type StaticEntry, type StaticSnapshot } from './static-catalog.js';
 import { DirWatcher } from './static-watcher.js';
 import type { ItemInfo, ItemStore, PublishOptions, RemoveReason, Savings, StoreOptions } from './types.js';
 
-export const DEFAULT_MAX_ITEM_SIZE = 100 * 1024 * 1024;
 export const DEFAULT_EXPIRY_INTERVAL_MS = 60_000;
 export const DEFAULT_RESCAN_INTERVAL_MS = 60_000;
 

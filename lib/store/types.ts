@@ -28,9 +28,9 @@ export interface ItemInfo {
 
 export interface PublishOptions {
   basename: string;
-  /** default 86400 */
+  /** default DEFAULT_MAX_AGE (lib/core/defaults.ts) */
   maxAge?: number;
-  /** default 5 */
+  /** default DEFAULT_SHARE_LIMIT (lib/core/defaults.ts) */
   shareLimit?: number;
   nextReboot?: boolean;
   cmdline?: string;
@@ -84,9 +84,9 @@ export interface StoreOptions {
   dataDir?: string;
   /** dir holding passim.d/*.conf static-dir configs; undefined = no static dirs */
   configDir?: string;
-  /** bytes; default 100 MiB */
+  /** bytes; default DEFAULT_MAX_ITEM_SIZE (lib/core/defaults.ts) */
   maxItemSize?: number;
-  /** kg/GB; default 0.026367 */
+  /** kg/GB; default DEFAULT_CARBON_COST (lib/core/defaults.ts) */
   carbonCost?: number;
   /** clock in ms, injectable so expiry is tested without sleeping */
   now?: () => number;

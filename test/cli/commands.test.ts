@@ -5,6 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startHarness, tempDir } from '../control/helpers.js';
 import { assertCleanError, buildOnce, passim } from './helpers.js';
+import { requires } from '../helpers/requires.js';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
@@ -214,10 +215,8 @@ test('--verbose adds the stack trace that is otherwise never shown', async (t) =
   assert.match(r.stderr, /\n\s+at /);
 });
 
-test('dump on a terminal shows a table in human units', async (t) => {
+test('dump on a terminal shows a table in human units (script(1) gives it a pty)', { skip: requires('script') }, async (t) => {
   const { execa } = await import('execa');
-  const which = await execa('sh', ['-c', 'command -v script'], { reject: false });
-  if (which.exitCode !== 0) return t.skip('script(1) not installed: no pty to run dump on');
   const h = await startHarness(t);
   const f = join(h.dir, 'table.bin');
   await writeFile(f, Buffer.alloc(1536, 1));

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { buildOnce, passim, ROOT } from './helpers.js';
+import { requires } from '../helpers/requires.js';
 
 interface CommandHelp {
   name: string;
@@ -111,26 +112,14 @@ for (const [file, how] of Object.entries(spell)) {
   });
 }
 
-test('the bash, zsh and fish completion files parse', async (t) => {
-  const checks: Array<[string, string[]]> = [
-    ['bash', ['-n', 'completions/passim.bash']],
-    ['zsh', ['-n', 'completions/_passim']],
-    ['fish', ['-n', 'completions/passim.fish']],
-  ];
-  for (const [shell, args] of checks) {
-    const which = await execa('sh', ['-c', `command -v ${shell}`], { reject: false });
-    if (which.exitCode !== 0) {
-      t.diagnostic(`${shell} not installed: syntax of its completion not checked`);
-      continue;
-    }
-    const r = await execa(shell, args, { cwd: ROOT, reject: false });
+for (const [shell, file] of [['bash', 'completions/passim.bash'], ['zsh', 'completions/_passim'], ['fish', 'completions/passim.fish']] as const) {
+  test(`the ${shell} completion file parses`, { skip: requires(shell) }, async () => {
+    const r = await execa(shell, ['-n', file], { cwd: ROOT, reject: false });
     assert.equal(r.exitCode, 0, `${shell}: ${r.stderr}`);
-  }
-});
+  });
+}
 
-test('bash completion offers item hashes for unpublish from `passim dump --json`', async (t) => {
-  const which = await execa('sh', ['-c', 'command -v bash'], { reject: false });
-  if (which.exitCode !== 0) return t.skip('bash not installed');
+test('bash completion offers item hashes for unpublish from `passim dump --json`', { skip: requires('bash') }, async () => {
   // a stand-in `passim` on PATH that answers dump --json like the real one and logs its arguments
   const hash = 'ab'.repeat(32);
   const script = `
@@ -146,13 +135,7 @@ test('bash completion offers item hashes for unpublish from `passim dump --json`
   assert.match(r.stderr, /^dump --json --socket \/s\/p\.sock$/m, 'the --socket of the command line is passed on');
 });
 
-test('the man pages render without groff warnings', async (t) => {
-  let groff = await execa('sh', ['-c', 'command -v groff'], { reject: false });
-  if (groff.exitCode !== 0) {
-    await execa('apt-get', ['install', '-y', '-qq', 'groff-base'], { reject: false, env: { DEBIAN_FRONTEND: 'noninteractive' } });
-    groff = await execa('sh', ['-c', 'command -v groff'], { reject: false });
-  }
-  if (groff.exitCode !== 0) return t.skip('groff is not installed and could not be installed (apt-get install groff-base): man pages not linted');
+test('the man pages render without groff warnings', { skip: requires('groff') }, async () => {
   const r = await execa('groff', ['-man', '-Tutf8', '-ww', '-z', 'man/passim.1', 'man/passim.conf.5'], { cwd: ROOT, reject: false });
   assert.equal(r.exitCode, 0, r.stderr);
   assert.equal(r.stderr, '', 'no warnings');

@@ -7,14 +7,16 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { access, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
-import { constants } from 'node:fs';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { TestDaemon } from '../helpers/daemon.js';
 import { startRig, stopRig, scriptEnv, run, daemonHashes, sha256, tempDir, passimCalls, fetchCalls, REPO, type Cdn } from './helpers.js';
+import { have, requires, requiresRoot } from '../helpers/requires.js';
 
 const SCRIPT = join(REPO, 'contrib/apt/apt-passim');
+/** what the script runs besides passim */
+const skip = requires('sh', 'sha256sum', 'curl', 'awk', 'sed', 'apt-cache');
 let d: TestDaemon;
 let cdn: Cdn;
 let root: string;
@@ -26,16 +28,6 @@ const DEB_PATH = 'pool/main/p/passim-demo/passim-demo_1.0-1_all.deb';
 /** a flat repository (`deb URL/repo/ ./`): apt asks for `/repo/./Packages`; .deb URLs are `/repo/<Filename>` */
 const FLAT = '/repo/./';
 const DEB_URL_PATH = `/repo/${DEB_PATH}`;
-
-async function have(cmd: string): Promise<boolean> {
-  for (const dir of (process.env.PATH ?? '').split(':')) {
-    try {
-      await access(join(dir, cmd), constants.X_OK);
-      return true;
-    } catch { /* next */ }
-  }
-  return false;
-}
 
 /** A flat apt repository: Packages, Release (unsigned; the source says trusted=yes) and one .deb. */
 async function buildRepo(dir: string): Promise<Record<string, string>> {
@@ -68,7 +60,7 @@ before(async () => {
   root = await tempDir('passim-contrib-apt-');
   await writeFile(join(root, 'a.deb'), debA);
   await writeFile(join(root, 'b.deb'), debB);
-  const repoRoutes = (await have('dpkg-deb')) ? await buildRepo(join(root, 'repo')) : {};
+  const repoRoutes = have('dpkg-deb') ? await buildRepo(join(root, 'repo')) : {};
   ({ cdn, d, bin } = await startRig(root, {
     '/debian/pool/main/h/hello/hello_2.10-3_amd64.deb': join(root, 'a.deb'),
     '/debian/pool/main/libf/libfoo/libfoo1_1%3a2.0-1_amd64.deb': join(root, 'b.deb'),
@@ -78,7 +70,7 @@ before(async () => {
 
 after(() => stopRig({ cdn, d }, root));
 
-test('apt-passim uris: print-uris lines fetched by SHA256, verified, published; index and MD5-only lines left to apt', async () => {
+test('apt-passim uris: print-uris lines fetched by SHA256, verified, published; index and MD5-only lines left to apt', { skip }, async () => {
   const out = join(root, 'uris');
   await mkdir(out);
   const lines = [
@@ -108,7 +100,7 @@ test('apt-passim uris: print-uris lines fetched by SHA256, verified, published; 
   assert.equal(cdn.count('/debian/pool/main/h/hello/hello_2.10-3_amd64.deb'), 1);
 });
 
-test('apt-passim uris: a mirror serving other bytes → exit 4, nothing under the name (with and without passim)', async () => {
+test('apt-passim uris: a mirror serving other bytes → exit 4, nothing under the name (with and without passim)', { skip }, async () => {
   for (const withPassim of [true, false]) {
     const out = join(root, `liar-${withPassim}`);
     await mkdir(out);
@@ -120,15 +112,9 @@ test('apt-passim uris: a mirror serving other bytes → exit 4, nothing under th
   }
 });
 
-test('real apt flow: apt-get update from a local HTTPS repo, apt-passim download, apt-passim install --download-only', async (t) => {
-  if (!(await have('apt-get')) || !(await have('dpkg-deb'))) {
-    t.skip('apt-get and dpkg-deb are needed (Debian/Ubuntu)');
-    return;
-  }
-  if (process.getuid?.() !== 0) {
-    t.skip('apt-get update with a private state dir runs as root here (APT::Sandbox::User root)');
-    return;
-  }
+// apt-get update with a private state dir runs as root here (APT::Sandbox::User root)
+test('real apt flow: apt-get update from a local HTTPS repo, apt-passim download, apt-passim install --download-only',
+  { skip: skip || requires('apt-get', 'dpkg-deb') || requiresRoot('apt-get update with a private state dir') }, async () => {
   const apt = join(root, 'apt');
   for (const sub of ['etc/apt.conf.d', 'etc/preferences.d', 'etc/sources.list.d', 'etc/trusted.gpg.d', 'state/lists/partial', 'cache/archives/partial', 'log']) {
     await mkdir(join(apt, sub), { recursive: true });

@@ -10,8 +10,11 @@ import { readFile, writeFile, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestDaemon } from '../helpers/daemon.js';
 import { startRig, stopRig, scriptEnv, run, daemonHashes, sha256, tempDir, fetchCalls, passimCalls, REPO, type Cdn } from './helpers.js';
+import { requires } from '../helpers/requires.js';
 
 const SCRIPT = join(REPO, 'contrib/ci/passim-ci-fetch');
+/** what the script and the CI templates run besides passim */
+const skip = requires('sh', 'sha256sum', 'curl');
 let d: TestDaemon;
 let cdn: Cdn;
 let root: string;
@@ -34,7 +37,7 @@ before(async () => {
 
 after(() => stopRig({ cdn, d }, root));
 
-test('passim-ci-fetch: CDN via passim, verified, published; the next job gets it from the daemon', async () => {
+test('passim-ci-fetch: CDN via passim, verified, published; the next job gets it from the daemon', { skip }, async () => {
   const out = join(root, 'job1');
   await mkdir(out);
   const calls0 = (await passimCalls(bin)).length;
@@ -55,7 +58,7 @@ test('passim-ci-fetch: CDN via passim, verified, published; the next job gets it
   assert.equal(cdn.count('/sdk/sdk-1.2.tar.xz'), 1, 'no second CDN download');
 });
 
-test('passim-ci-fetch with several URL SHA256 pairs: one passim fetch for all, each file verified, in order', async () => {
+test('passim-ci-fetch with several URL SHA256 pairs: one passim fetch for all, each file verified, in order', { skip }, async () => {
   const out = join(root, 'several');
   await mkdir(out);
   const calls0 = (await passimCalls(bin)).length;
@@ -79,7 +82,7 @@ test('passim-ci-fetch with several URL SHA256 pairs: one passim fetch for all, e
   assert.equal(odd.code, 2);
 });
 
-test('passim-ci-fetch without passim: curl + sha256sum, same verification', async () => {
+test('passim-ci-fetch without passim: curl + sha256sum, same verification', { skip }, async () => {
   const out = join(root, 'nopassim');
   await mkdir(out);
   const before = cdn.count('/data/set-7.bin');
@@ -90,7 +93,7 @@ test('passim-ci-fetch without passim: curl + sha256sum, same verification', asyn
   assert.ok(!(await daemonHashes(d)).has(sha256(data)), 'no passim: nothing published');
 });
 
-test('passim-ci-fetch with a passim too old for --from (usage error): every file by curl, verified', async () => {
+test('passim-ci-fetch with a passim too old for --from (usage error): every file by curl, verified', { skip }, async () => {
   const old = join(root, 'old-passim');
   await writeFile(old, '#!/bin/sh\necho "passim: error: Unknown argument: from" >&2\nexit 2\n', { mode: 0o755 });
   const out = join(root, 'old');
@@ -104,7 +107,7 @@ test('passim-ci-fetch with a passim too old for --from (usage error): every file
   assert.deepEqual(await readdir(out), ['set-7.bin'], 'no staging dir left');
 });
 
-test('passim-ci-fetch: wrong bytes from the CDN → exit 4 and no file, with and without passim', async () => {
+test('passim-ci-fetch: wrong bytes from the CDN → exit 4 and no file, with and without passim', { skip }, async () => {
   for (const withPassim of [true, false]) {
     const out = join(root, `liar-${withPassim}`);
     await mkdir(out);
@@ -136,7 +139,7 @@ function actionStep(yaml: string): { env: Record<string, string>; run: string } 
   return { env, run: body.join('\n') };
 }
 
-test('GitHub composite action (contrib/ci/action.yml) runs its step as Actions would', async () => {
+test('GitHub composite action (contrib/ci/action.yml) runs its step as Actions would', { skip }, async () => {
   const yaml = await readFile(join(REPO, 'contrib/ci/action.yml'), 'utf8');
   const step = actionStep(yaml);
   const defaults: Record<string, string> = { 'max-age': '86400', 'share-limit': '5' };
@@ -157,7 +160,7 @@ test('GitHub composite action (contrib/ci/action.yml) runs its step as Actions w
   assert.ok((await daemonHashes(d)).has(sha256(data)), 'published to the daemon');
 });
 
-test('GitLab template (contrib/ci/gitlab-ci.yml) .passim-fetch before_script runs', async () => {
+test('GitLab template (contrib/ci/gitlab-ci.yml) .passim-fetch before_script runs', { skip }, async () => {
   const yaml = await readFile(join(REPO, 'contrib/ci/gitlab-ci.yml'), 'utf8');
   const block = yaml.slice(yaml.indexOf('.passim-fetch:'));
   const bs = block.slice(block.indexOf('before_script:'));

@@ -22,37 +22,16 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, mkdir, readFile, readdir, rm, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { accessSync, constants } from 'node:fs';
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { createLan, netnsSkip, type Lan, type LanHost } from '../helpers/netns.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { startMirror, type Mirror } from '../helpers/mirror-server.js';
 import { passimBinDir, fetchCalls, sha256, tempDir, daemonHashes, REPO } from './helpers.js';
+import { requires } from '../helpers/requires.js';
 
 const SCRIPT = join(REPO, 'contrib/dnf/dnf-passim');
-const TOOLS = ['dnf', 'rpmbuild', 'createrepo_c'];
-
-function which(cmd: string): boolean {
-  return (process.env.PATH ?? '').split(':').some((d) => {
-    try {
-      accessSync(join(d, cmd), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
-function skipReason(): false | string {
-  const s = netnsSkip();
-  if (s) return s;
-  if (TOOLS.every(which)) return false;
-  const msg = 'needs dnf, rpmbuild and createrepo_c (Debian packages: dnf rpm createrepo-c)';
-  if (process.env.CI === 'true') throw new Error(`dnf test cannot run in CI: ${msg}`);
-  return msg;
-}
-const skip = skipReason();
+const skip = netnsSkip() || requires('dnf', 'rpmbuild', 'createrepo_c');
 
 let lan: Lan;
 let A: LanHost, B: LanHost, M: LanHost;

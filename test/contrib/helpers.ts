@@ -28,7 +28,7 @@ export interface Cdn {
 
 /** Serves `routes` (URL path → file on disk) over HTTPS on 127.0.0.1:<free port>. */
 export async function startCdn(dir: string, routes: Record<string, string>): Promise<Cdn> {
-  const kc = makeCert();
+  const kc = await makeCert();
   const keyFile = join(dir, 'cdn-key.pem');
   await writeFile(keyFile, kc.key);
   const cfg = { port: 0, host: '127.0.0.1', cert: kc.certFile, key: keyFile, routes: Object.fromEntries(Object.entries(routes).map(([p, file]) => [p, { file }])) };

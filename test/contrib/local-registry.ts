@@ -8,8 +8,9 @@
  *   await execa('npm', ['i', '-g', '--registry', reg.url, tgz]);
  *   await reg.close();
  *
- * Dev dependencies are not served. Optional packages for other platforms (absent from
- * node_modules) get a packument, so npm can see their os/cpu and skip them, but no tarball.
+ * Dev dependencies are not served. Packages absent from node_modules (optional ones for other
+ * platforms, or an optional subtree whose native build failed, such as usocket's without a
+ * compiler) get a packument, so npm can see their os/cpu or fail them as optional, but no tarball.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -48,9 +49,16 @@ export async function startLocalRegistry(repo: string): Promise<LocalRegistry> {
     if (!key.startsWith('node_modules/') || entry.dev || entry.link) continue;
     const name = entry.name ?? key.slice(key.lastIndexOf('node_modules/') + 'node_modules/'.length);
     const dir = join(repo, key);
+    const present = existsSync(join(dir, 'package.json'));
+    const p = packuments.get(name) ?? { name, 'dist-tags': { latest: entry.version }, versions: {} };
+    packuments.set(name, p);
+    // one name@version can sit at several paths (an alias such as strip-ansi-cjs, a nested copy),
+    // some of them absent (an optional subtree whose build failed is removed by npm): keep a present one
+    const known = p.versions[entry.version]?.dist as { integrity?: string } | undefined;
+    if (known && (known.integrity || !present)) continue;
     const manifest: Record<string, unknown> = { name, version: entry.version };
     for (const f of MANIFEST_FIELDS) if (entry[f] !== undefined) manifest[f] = entry[f];
-    if (existsSync(join(dir, 'package.json'))) {
+    if (present) {
       const index = tarballs.push({ dir, id: `${name}@${entry.version}` }) - 1;
       const data = await packDir(dir);
       tarballs[index]!.data = data;
@@ -58,9 +66,7 @@ export async function startLocalRegistry(repo: string): Promise<LocalRegistry> {
     } else {
       manifest.dist = { tarball: `/-/absent/${encodeURIComponent(name)}-${entry.version}.tgz` };
     }
-    const p = packuments.get(name) ?? { name, 'dist-tags': { latest: entry.version }, versions: {} };
     p.versions[entry.version] = manifest;
-    packuments.set(name, p);
   }
 
   const server: Server = createServer((req, res) => {

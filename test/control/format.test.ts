@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { humanBytes, humanCarbon, humanDuration, humanItemRow, plainItemLine, statusLines } from '../../lib/control/format.js';
+import { humanItemRow, plainItemLine, statusLines } from '../../lib/control/format.js';
+import { humanBytes, humanCarbon, humanDuration } from '../../lib/core/human-units.js';
 import type { ItemInfo } from '../../lib/control/api.js';
 
 const item = (over: Partial<ItemInfo> = {}): ItemInfo => ({
@@ -8,19 +9,21 @@ const item = (over: Partial<ItemInfo> = {}): ItemInfo => ({
   created: 1_000_000, nextReboot: false, disabled: false, static: false, ...over,
 });
 
-test('human units', () => {
+test('human units (lib/core/human-units.ts: the index page, dump and fetch progress)', () => {
   assert.equal(humanBytes(0), '0 B');
   assert.equal(humanBytes(1023), '1023 B');
   assert.equal(humanBytes(1536), '1.5 KiB');
   assert.equal(humanBytes(5 * 1024 ** 3), '5.0 GiB');
   assert.equal(humanBytes(300 * 1024 ** 2), '300 MiB');
+  assert.equal(humanBytes(98.4 * 1024), '98 KiB');
   assert.equal(humanDuration(59), '59s');
   assert.equal(humanDuration(3725), '1h02m');
   assert.equal(humanDuration(86400 * 30), '30d');
   assert.equal(humanDuration(86400 + 7200), '1d2h');
   assert.equal(humanCarbon(0), '0 kg');
-  assert.equal(humanCarbon(0.0012345), '0.0012 kg');
-  assert.equal(humanCarbon(2.5), '2.50 kg');
+  assert.equal(humanCarbon(0.0012345), '1.23 g');
+  assert.equal(humanCarbon(0.0791), '79.1 g');
+  assert.equal(humanCarbon(2.5), '2.5 kg');
 });
 
 test('plain item line: seconds, counts, bytes, flags; "-" for never / unlimited / none', () => {
@@ -37,7 +40,7 @@ test('table row and status lines in human units', () => {
     ['fw.cab', '1h00m / never', '2 / ∞', '1.5 KiB', 'static']);
   const lines = statusLines({ version: '1', status: 'running', port: 27500, name: '', uri: 'https://localhost:27500/', downloadSaving: 1024 ** 3, carbonSaving: 0.026367, items: 3 });
   assert.ok(lines.includes('Download saving: 1.0 GiB'), lines.join('\n'));
-  assert.ok(lines.includes('Carbon saving:   0.03 kg'));
+  assert.ok(lines.includes('Carbon saving:   26.4 g'), lines.join('\n'));
   assert.ok(lines.includes('Name:            -'));
   // values line up
   assert.equal(new Set(lines.map((l) => l.search(/(?<=: +)\S/))).size, 1);

@@ -9,18 +9,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { requires } from '../helpers/requires.js';
 
 const CONTRIB = resolve(import.meta.dirname, '../../contrib');
 const BIN = resolve(import.meta.dirname, '../../bin/passim.js');
-const has = (cmd: string, arg = '--version') => spawnSync(cmd, [arg], { stdio: 'ignore' }).status === 0;
-const HAVE_ANALYZE = has('systemd-analyze');
-const HAVE_SYSUSERS = has('systemd-sysusers');
-const HAVE_TMPFILES = has('systemd-tmpfiles');
-const HAVE_PYTHON = has('python3');
 /** most exposure systemd-analyze may give the unit (0 = fully locked down, 10 = unprotected) */
 const MAX_EXPOSURE = 2.0;
 
-describe('contrib/passim.service', { skip: HAVE_ANALYZE ? false : 'systemd-analyze is not installed (apt-get install systemd)' }, () => {
+describe('contrib/passim.service', { skip: requires('systemd-analyze') }, () => {
   let dir: string;
   let unit: string;
 
@@ -74,14 +70,14 @@ describe('contrib/passim.sysusers and passim.tmpfiles', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  it('creates the passim user and group', { skip: HAVE_SYSUSERS ? false : 'systemd-sysusers is not installed' }, async () => {
+  it('creates the passim user and group', { skip: requires('systemd-sysusers') }, async () => {
     const r = spawnSync('systemd-sysusers', [`--root=${root}`, join(CONTRIB, 'passim.sysusers')], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.match(await readFile(join(root, 'etc/passwd'), 'utf8'), /^passim:x:\d+:\d+:[^:]*:\/var\/lib\/passim:/m);
     assert.match(await readFile(join(root, 'etc/group'), 'utf8'), /^passim:x:\d+:/m);
   });
 
-  it('creates the state and runtime directories', { skip: HAVE_SYSUSERS && HAVE_TMPFILES ? false : 'systemd-tmpfiles is not installed' }, async () => {
+  it('creates the state and runtime directories', { skip: requires('systemd-sysusers', 'systemd-tmpfiles') }, async () => {
     const r = spawnSync('systemd-tmpfiles', ['--create', `--root=${root}`, join(CONTRIB, 'passim.tmpfiles')], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     for (const d of ['var/lib/passim', 'run/passim']) {
@@ -92,7 +88,7 @@ describe('contrib/passim.sysusers and passim.tmpfiles', () => {
   });
 });
 
-describe('contrib XML files', { skip: HAVE_PYTHON ? false : 'python3 is not installed' }, () => {
+describe('contrib XML files', { skip: requires('python3') }, () => {
   const xml = (file: string, script: string) =>
     spawnSync('python3', ['-c', `import sys, xml.etree.ElementTree as ET\nroot = ET.parse(sys.argv[1]).getroot()\n${script}`, join(CONTRIB, file)], { encoding: 'utf8' });
 

@@ -17,7 +17,8 @@ import { Store } from '../../lib/store/store.js';
 import type { StatusReply } from '../../lib/control/api.js';
 import type { Logger } from '../../lib/core/logger.js';
 import { startDbusService, fdPassingAvailable, type DbusService } from '../../lib/dbus/index.js';
-import { dbusDaemonAvailable, startPrivateBus, type PrivateBus } from './private-bus.js';
+import { startPrivateBus, type PrivateBus } from './private-bus.js';
+import { requires, requiresRoot } from '../helpers/requires.js';
 
 const NAME = 'org.freedesktop.Passim';
 const IFACE = 'org.freedesktop.Passim';
@@ -30,10 +31,11 @@ const MAX_ITEM_SIZE = 64 * 1024;
 
 const PYTHON = '/usr/bin/python3';
 const GDBUS_CLIENT = resolve(import.meta.dirname, 'gdbus_client.py');
-const HAVE_DBUS = dbusDaemonAvailable();
-const HAVE_GI = spawnSync(PYTHON, ['-c', 'from gi.repository import Gio'], { stdio: 'ignore' }).status === 0;
-const HAVE_SETPRIV = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'true'], { stdio: 'ignore' }).status === 0;
-const HAVE_FDS = fdPassingAvailable();
+const NO_DBUS = requires('dbus-daemon');
+const NO_GI = requires('python3-gi');
+const NO_NOBODY = requires('setpriv') || requiresRoot('running the GDBus client as nobody') ||
+  (spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'true'], { stdio: 'ignore' }).status !== 0 && 'cannot switch to nobody with setpriv here');
+const NO_FDS = !fdPassingAvailable() && 'needs usocket (fd passing), built by npm ci: apt-get install python3 make g++, then npm ci';
 /** upstream's `passim` CLI (hughsie/passim), if the runner has one: it publishes through libpassim as fwupd does */
 const UPSTREAM_CLIENT = process.env.PASSIM_UPSTREAM_CLIENT;
 
@@ -122,7 +124,7 @@ async function openFdCount(): Promise<number> {
   return (await readdir('/proc/self/fd')).length;
 }
 
-describe('D-Bus org.freedesktop.Passim', { skip: HAVE_DBUS ? false : 'dbus-daemon is not installed (apt-get install dbus)' }, () => {
+describe('D-Bus org.freedesktop.Passim', { skip: NO_DBUS }, () => {
   let bus: PrivateBus;
   let stateDir: string;
   let filesDir: string;
@@ -193,7 +195,7 @@ describe('D-Bus org.freedesktop.Passim', { skip: HAVE_DBUS ? false : 'dbus-daemo
     }
   });
 
-  describe('Publish / GetItems / Unpublish (dbus-next client, root)', { skip: HAVE_FDS ? false : 'usocket (fd passing) is not built' }, () => {
+  describe('Publish / GetItems / Unpublish (dbus-next client, root)', { skip: NO_FDS }, () => {
     const content = 'firmware blob for dbus test\n';
     const hash = sha256(content);
 
@@ -297,7 +299,7 @@ describe('D-Bus org.freedesktop.Passim', { skip: HAVE_DBUS ? false : 'dbus-daemo
     });
   });
 
-  describe('as fwupd sees it (GDBus client)', { skip: !HAVE_GI ? 'python3-gi is not installed' : !HAVE_FDS ? 'usocket (fd passing) is not built' : false }, () => {
+  describe('as fwupd sees it (GDBus client)', { skip: NO_GI || NO_FDS }, () => {
     it('reads the properties through a GDBusProxy', async () => {
       const r = await gdbus(bus.address, false, 'props');
       assert.deepEqual(r.props, {
@@ -399,7 +401,7 @@ describe('D-Bus org.freedesktop.Passim', { skip: HAVE_DBUS ? false : 'dbus-daemo
       await gdbus(bus.address, false, 'getitems-with-fds', '5');
       await gdbus(bus.address, false, 'publish', p, '../bad', '60', '1');
       await gdbus(bus.address, false, 'publish-handle', '5', 'oor.bin', p, p);
-      if (HAVE_SETPRIV) await gdbus(bus.address, true, 'publish', p, 'denied.bin', '60', '1');
+      if (!NO_NOBODY) await gdbus(bus.address, true, 'publish', p, 'denied.bin', '60', '1');
       await gdbus(bus.address, false, 'items'); // one more round trip: earlier fds are settled
       assert.equal(await openFdCount(), before);
     });
@@ -443,7 +445,7 @@ describe('D-Bus org.freedesktop.Passim', { skip: HAVE_DBUS ? false : 'dbus-daemo
     });
   });
 
-  describe('as an unprivileged user', { skip: !HAVE_GI ? 'python3-gi is not installed' : !HAVE_SETPRIV ? 'cannot switch to nobody with setpriv here' : false }, () => {
+  describe('as an unprivileged user', { skip: NO_GI || NO_NOBODY }, () => {
     it('may read properties and GetItems', async () => {
       const props = await gdbus(bus.address, true, 'props');
       assert.equal(props.uid, 65534);
@@ -500,7 +502,7 @@ describe('D-Bus org.freedesktop.Passim', { skip: HAVE_DBUS ? false : 'dbus-daemo
   });
 });
 
-describe('D-Bus when it cannot run', { skip: HAVE_DBUS ? false : 'dbus-daemon is not installed (apt-get install dbus)' }, () => {
+describe('D-Bus when it cannot run', { skip: NO_DBUS }, () => {
   let stateDir: string;
   let store: Store;
   const status = (): StatusReply => ({ version: '1', status: 'running', port: 1, name: 'n', uri: 'u', downloadSaving: 0, carbonSaving: 0, items: 0 });

@@ -3,7 +3,7 @@
  * own interface allowed) plus our contrib/org.freedesktop.Passim.conf policy, listening on a
  * socket in a temp dir. The real system bus is never touched.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -17,10 +17,6 @@ export interface PrivateBus {
   /** dbus-daemon's stderr so far (config warnings, policy denials) */
   stderr(): string;
   close(): Promise<void>;
-}
-
-export function dbusDaemonAvailable(): boolean {
-  return spawnSync('dbus-daemon', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
 /**

@@ -32,8 +32,8 @@ const dir = () => {
   return d;
 };
 
-before(() => {
-  kc = makeCert();
+before(async () => {
+  kc = await makeCert();
 });
 after(() => {
   for (const d of dirs) rmDir(d);

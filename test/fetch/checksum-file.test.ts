@@ -67,9 +67,9 @@ describe('fetchFile with sha256Url', () => {
   let other: KeyCert;
   const servers: TestServer[] = [];
   const dirs: string[] = [];
-  before(() => {
-    kc = makeCert();
-    other = makeCert();
+  before(async () => {
+    kc = await makeCert();
+    other = await makeCert();
   });
   after(async () => {
     await Promise.all(servers.map((s) => s.close()));

@@ -30,7 +30,7 @@ before(async () => {
     // others' in-progress type errors still emit; what matters is that our files compiled
   }
   assert.ok(existsSync(join(ROOT, 'dist/cli/commands/fetch.js')), 'dist is built');
-  kc = makeCert();
+  kc = await makeCert();
   good = await startServer(kc, honest(DATA));
   bad = await startServer(kc, liar(DATA));
   sums = await startServer(kc, (req, sock) => {

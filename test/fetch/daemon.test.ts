@@ -25,7 +25,7 @@ describe('fetch with a real local daemon', () => {
 
   before(async () => {
     daemon = await startDaemon();
-    kc = makeCert();
+    kc = await makeCert();
     cdn = await startServer(kc, honest(DATA));
   });
 

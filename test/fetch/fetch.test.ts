@@ -64,9 +64,9 @@ function opts(d: string, o: Partial<FetchOptions>): FetchOptions {
   };
 }
 
-before(() => {
-  kc = makeCert();
-  other = makeCert();
+before(async () => {
+  kc = await makeCert();
+  other = await makeCert();
 });
 
 after(async () => {

@@ -3,15 +3,15 @@
  * Servers are raw TLS sockets writing raw HTTP/1.1, so a test can make them misbehave in any way
  * (short bodies, drips, endless headers, never handshaking).
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Browse, BrowseOptions, Peer } from '../../lib/discovery/types.js';
+import { generateCertificate } from '../../lib/http/tls.js';
 
 export interface KeyCert {
   key: string;
@@ -19,17 +19,16 @@ export interface KeyCert {
   certFile: string;
 }
 
-/** A self-signed P-256 certificate for 127.0.0.1 made with openssl in a temp dir. */
-export function makeCert(cn = '127.0.0.1'): KeyCert {
-  const dir = mkdtempSync(join(tmpdir(), 'passim-fetch-cert-'));
-  const keyFile = join(dir, 'key.pem');
-  const certFile = join(dir, 'cert.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-subj', `/CN=${cn}`, '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '2',
-    '-keyout', keyFile, '-out', certFile,
-  ], { stdio: 'ignore' });
-  return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8'), certFile };
+/**
+ * A self-signed P-256 certificate for 127.0.0.1 (and localhost), made in-process the way the daemon
+ * makes its own (lib/http/tls.ts), so no openssl is needed; the PEM is also written to `certFile`
+ * for tools that take a CA file (curl, apt, PASSIM_CDN_CA).
+ */
+export async function makeCert(): Promise<KeyCert> {
+  const { key, cert } = await generateCertificate('localhost');
+  const certFile = join(mkdtempSync(join(tmpdir(), 'passim-fetch-cert-')), 'cert.pem');
+  writeFileSync(certFile, cert);
+  return { key, cert, certFile };
 }
 
 export function sha256(b: Buffer | string): string {

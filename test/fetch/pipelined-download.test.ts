@@ -91,8 +91,8 @@ async function refused(p: Promise<unknown>): Promise<SourceError> {
   assert.fail('the download succeeded');
 }
 
-before(() => {
-  kc = makeCert();
+before(async () => {
+  kc = await makeCert();
   assert.ok(SIZE >= WORKER_MIN_SIZE && SIZE > BATCH_SIZE * MAX_BATCHES, 'the bodies take the worker path and fill its buffer pool');
 });
 

@@ -79,13 +79,6 @@ export interface Avahi {
   stop(): Promise<void>;
 }
 
-/** avahi-daemon, the avahi client tools, dbus-daemon and unshare are installed. */
-export function avahiAvailable(): boolean {
-  const ok = (cmd: string, args: string[]) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
-  return ok('avahi-daemon', ['--version']) && ok('avahi-browse', ['--version']) && ok('dbus-daemon', ['--version']) && ok('hostname', []) &&
-    ok('unshare', ['--version']);
-}
-
 function busConfig(socket: string): string {
   // the system bus configuration plus avahi's avahi-dbus.conf, reduced to what the tests need
   return systemBusConfig(socket, `  <policy user="root">

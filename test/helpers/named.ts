@@ -5,7 +5,6 @@
  * signed with the one key, and only for names under _cache._tcp.<zone> (PTR, SRV, TXT) and host
  * addresses (A, AAAA).
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,10 +13,6 @@ import type { ResultPromise } from 'execa';
 import type { LanHost } from './netns.js';
 
 export const NAMED = '/usr/sbin/named';
-
-export function namedAvailable(): boolean {
-  return existsSync(NAMED) && existsSync('/usr/bin/dig');
-}
 
 /** The key statement as `tsig-keygen passim` writes it. */
 export function keyStatement(name: string, secretB64: string): string {

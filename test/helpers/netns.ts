@@ -15,6 +15,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { execa, type ResultPromise, type Options } from 'execa';
+import { requires, requiresRoot } from './requires.js';
 
 export interface LanHost {
   ns: string;
@@ -54,9 +55,11 @@ export function canUseNetns(): boolean {
 
 /** For node:test `skip`: false when netns works; a reason otherwise; throws in CI (CI=true), where skipping would hide a failure. */
 export function netnsSkip(): false | string {
+  const missing = requiresRoot('a LAN of network namespaces') || requires('ip');
+  if (missing) return missing;
   if (canUseNetns()) return false;
-  if (process.env.CI === 'true') throw new Error('netns tests cannot run in CI: need root and iproute2 (ip netns)');
-  return 'needs root and iproute2 (ip netns)';
+  if (process.env.CI === 'true') throw new Error('netns tests cannot run in CI: `ip netns list` fails');
+  return '`ip netns list` fails here: network namespaces unavailable';
 }
 
 let lanCounter = 0;

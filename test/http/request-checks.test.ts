@@ -6,7 +6,8 @@ import { Cooldown } from '../../lib/http/cooldown.js';
 import { parseRange, contentDisposition } from '../../lib/http/serve-item.js';
 import { contentTypeFor } from '../../lib/http/mime.js';
 import { errorPage } from '../../lib/http/error-page.js';
-import { indexPage, humanBytes } from '../../lib/http/index-page.js';
+import { indexPage } from '../../lib/http/index-page.js';
+import { humanBytes } from '../../lib/core/human-units.js';
 import { isLoopbackAddress, normaliseAddress, urlHost } from '../../lib/http/addresses.js';
 
 const H = 'ab'.repeat(32);
@@ -124,6 +125,8 @@ test('mime types, error page, content-disposition, addresses', () => {
   assert.equal(contentTypeFor('a.XML'), 'application/xml');
   assert.equal(contentTypeFor('f.cab'), 'application/vnd.ms-cab-compressed');
   assert.equal(contentTypeFor('f.zst'), 'application/zstd');
+  assert.equal(contentTypeFor('README.TXT'), 'text/plain', 'no charset: the bytes are never decoded');
+  assert.equal(contentTypeFor('index.htm'), 'text/html');
   assert.equal(contentTypeFor('noext'), 'application/octet-stream');
   assert.equal(contentTypeFor('.hidden'), 'application/octet-stream');
   assert.equal(errorPage(406, 'bad <hash>'), '<html><head><title>406 Not Acceptable</title></head><body>bad &lt;hash&gt;</body></html>');
@@ -146,7 +149,7 @@ test('index page escapes names and shows the numbers', () => {
   assert.ok(html.includes('&lt;script&gt;x&lt;/script&gt;.txt'));
   assert.ok(html.includes('9.9.9'));
   assert.ok(html.includes('3.0 MiB'));
-  assert.ok(html.includes('1h / 2h'));
+  assert.ok(html.includes('1h00m / 2h00m'), 'ages as dump shows them');
   assert.ok(html.includes('2 / 5'));
   assert.ok(html.includes(H));
   assert.ok(!/<link|<script|src=/.test(html), 'no external assets, no script');

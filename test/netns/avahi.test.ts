@@ -26,19 +26,13 @@ import { createInterface } from 'node:readline';
 import { execa, type ResultPromise } from 'execa';
 import dnsPacket from 'dns-packet';
 import { createLan, netnsSkip, type Lan, type LanHost } from '../helpers/netns.js';
+import { requires } from '../helpers/requires.js';
 import { startDaemon, passim, type TestDaemon } from '../helpers/daemon.js';
 import { MdnsHost } from '../helpers/mdns-host-client.js';
-import { avahiAvailable, parseBrowse, startAvahi, withHostName, type Avahi, type BrowseLine } from '../helpers/avahi.js';
+import { parseBrowse, startAvahi, withHostName, type Avahi, type BrowseLine } from '../helpers/avahi.js';
 import { subtypeName } from '../../lib/discovery/names.js';
 
-function skipReason(): false | string {
-  const s = netnsSkip();
-  if (s) return s;
-  if (avahiAvailable()) return false;
-  if (process.env.CI === 'true') throw new Error('avahi tests cannot run in CI: avahi-daemon, avahi-utils, dbus-daemon or unshare missing');
-  return 'needs avahi-daemon, avahi-utils, dbus-daemon and unshare';
-}
-const skip = skipReason();
+const skip = netnsSkip() || requires('avahi-daemon', 'avahi-browse', 'avahi-resolve', 'dbus-daemon', 'unshare', 'hostname', 'openssl');
 const ROOT = resolve(import.meta.dirname, '../..');
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 /** avahi's spelling of a subtype: `_<60 hex>._sub._cache._tcp` (no .local) */

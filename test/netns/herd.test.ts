@@ -16,6 +16,7 @@ import { createInterface } from 'node:readline';
 import type { Socket } from 'node:net';
 import { execa, type ResultPromise } from 'execa';
 import { createLan, netnsSkip, type Lan, type LanHost } from '../helpers/netns.js';
+import { requires } from '../helpers/requires.js';
 import { BIN, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import {
   advertisedKeyOf, claimKey, claimSubtypeName, fetchingSubtypeName, subtypeKeyOf, subtypeName,
@@ -159,7 +160,7 @@ describe('the daemon claim table', () => {
 
 // ------------------------------------------------------------------------------------ LAN
 
-const skip = netnsSkip();
+const skip = netnsSkip() || requires('openssl', 'unshare', 'hostname');
 const N = Number(process.env.HERD_HOSTS ?? 8);
 const CDN_PORT = 8443;
 

@@ -12,11 +12,12 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa, type ResultPromise } from 'execa';
 import { createLan, netnsSkip, type Lan, type LanHost } from '../helpers/netns.js';
+import { requires } from '../helpers/requires.js';
 import { startDaemon, passim, makeRoot, type TestDaemon } from '../helpers/daemon.js';
 import { MdnsHost, type HostEvent } from '../helpers/mdns-host-client.js';
 import { subtypeName } from '../../lib/discovery/names.js';
 
-const skip = netnsSkip();
+const skip = netnsSkip() || requires('openssl');
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const ROOT = resolve(import.meta.dirname, '../..');
 

@@ -15,17 +15,11 @@ import { createInterface } from 'node:readline';
 import { execa, type ResultPromise } from 'execa';
 import { createRoutedNet, netnsSkip, type LanHost, type RoutedNet } from '../helpers/netns.js';
 import { startDaemon, passim, makeRoot, type TestDaemon } from '../helpers/daemon.js';
-import { dig, namedAvailable, startNamed, type Named } from '../helpers/named.js';
+import { dig, startNamed, type Named } from '../helpers/named.js';
+import { requires } from '../helpers/requires.js';
 import { subtypeNameIn } from '../../lib/discovery/wide-area/records.js';
 
-function skipReason(): false | string {
-  const s = netnsSkip();
-  if (s) return s;
-  if (namedAvailable()) return false;
-  if (process.env.CI === 'true') throw new Error('wide-area tests cannot run in CI: bind9 (named) or bind9-dnsutils (dig) missing');
-  return 'needs bind9 (named) and bind9-dnsutils (dig)';
-}
-const skip = skipReason();
+const skip = netnsSkip() || requires('named', 'dig', 'openssl');
 const ROOT = resolve(import.meta.dirname, '../..');
 const ZONE = 'cache.test';
 /** a loaded 2-core machine can take longer than the helper's default 15 s to start a daemon */

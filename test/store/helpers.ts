@@ -3,11 +3,11 @@ import { mkdtemp, rm, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import type { TestContext } from 'node:test';
 import { Store } from '../../lib/store/store.js';
 import type { StoreOptions } from '../../lib/store/types.js';
+import { getXattr, isXattrUnsupported, setXattr, xattrToString } from '../../lib/store/xattr.js';
 
 const cleanups = new WeakMap<TestContext, Array<() => unknown>>();
 
@@ -50,35 +50,28 @@ export async function listDir(dir: string): Promise<string[]> {
   return (await readdir(dir)).sort();
 }
 
-/** `getfattr -e hex` of one attribute: the hex digits, or undefined when absent. */
-export function getfattrHex(path: string, name: string): string | undefined {
-  try {
-    const out = execFileSync('getfattr', ['--absolute-names', '-e', 'hex', '-n', name, path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    const m = new RegExp(`^${name.replace(/\./g, '\\.')}=0x([0-9a-f]*)$`, 'm').exec(out);
-    return m?.[1];
-  } catch {
-    return undefined;
-  }
+/** One xattr as hex digits, or undefined when absent (or the filesystem takes no user xattrs). */
+export async function xattrHex(path: string, name: string): Promise<string | undefined> {
+  return (await readXattr(path, name))?.toString('hex');
 }
 
-export function getfattrText(path: string, name: string): string | undefined {
-  try {
-    return execFileSync('getfattr', ['--absolute-names', '--only-values', '-n', name, path], { stdio: ['ignore', 'pipe', 'ignore'] }).toString('utf8');
-  } catch {
-    return undefined;
-  }
+/** One xattr as text (up to a NUL, as the store reads it), or undefined when absent. */
+export async function xattrText(path: string, name: string): Promise<string | undefined> {
+  return xattrToString(await readXattr(path, name));
 }
 
-export function setfattr(path: string, name: string, value: string): void {
-  execFileSync('setfattr', ['-n', name, '-v', value, path]);
+/** Sets an xattr the way `setfattr -v` takes its value: `0x…` is hex bytes, anything else text. */
+export async function putXattr(path: string, name: string, value: string): Promise<void> {
+  await setXattr(path, name, value.startsWith('0x') ? Buffer.from(value.slice(2), 'hex') : value);
 }
 
-export function hasAttrTools(): boolean {
+/** Reads through the store's own xattr layer (@napi-rs/xattr), so the tests need no `attr` tools. */
+async function readXattr(path: string, name: string): Promise<Buffer | undefined> {
   try {
-    execFileSync('getfattr', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
+    return await getXattr(path, name);
+  } catch (err) {
+    if (isXattrUnsupported(err)) return undefined;
+    throw err;
   }
 }
 

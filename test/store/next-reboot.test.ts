@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Store } from '../../lib/store/store.js';
 import { parseBootTime } from '../../lib/store/boot-time.js';
-import { body, defer, getfattrText, tempDir } from './helpers.js';
+import { body, defer, xattrText, tempDir } from './helpers.js';
 
 test('next-reboot items are disabled while the boot time is unchanged and enabled after a reboot', async (t) => {
   const state = await tempDir(t);
@@ -12,7 +12,7 @@ test('next-reboot items are disabled while the boot time is unchanged and enable
   const item = await a.publish(body('fw'), { basename: 'fw.cab', nextReboot: true });
   assert.equal(item.nextReboot, true);
   assert.equal(item.disabled, true);
-  assert.equal(getfattrText(item.path, 'user.boot_time'), '1111');
+  assert.equal(await xattrText(item.path, 'user.boot_time'), '1111');
   assert.deepEqual(a.advertisedHashes(), []);
   await a.close();
 
@@ -37,6 +37,6 @@ test('the default boot time is the btime value of /proc/stat, as upstream stores
   defer(t, () => s.close());
   await s.load();
   const item = await s.publish(body('x'), { basename: 'x', nextReboot: true });
-  assert.equal(getfattrText(item.path, 'user.boot_time'), expected);
+  assert.equal(await xattrText(item.path, 'user.boot_time'), expected);
   assert.equal(item.disabled, true);
 });

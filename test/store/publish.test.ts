@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ChecksumMismatchError, InvalidNameError, ItemExistsError, TooLargeError, UsageError } from '../../lib/core/errors.js';
 import type { ItemInfo } from '../../lib/store/types.js';
-import { body, getfattrHex, getfattrText, listDir, openStore, sha256, tempDir, waitForEvent } from './helpers.js';
+import { body, xattrHex, xattrText, listDir, openStore, sha256, tempDir, waitForEvent } from './helpers.js';
 
 test('publish writes data/<hash>-<name> with upstream xattrs, logs PBLSH and emits added', async (t) => {
   const state = await tempDir(t);
@@ -23,10 +23,10 @@ test('publish writes data/<hash>-<name> with upstream xattrs, logs PBLSH and emi
   assert.deepEqual({ ...ev }, { ...item });
   assert.equal(await readFile(path, 'utf8'), data);
   // 3600 = 0x00000e10 and 7, as 4 little-endian bytes
-  assert.equal(getfattrHex(path, 'user.max_age'), '100e0000');
-  assert.equal(getfattrHex(path, 'user.share_limit'), '07000000');
-  assert.equal(getfattrText(path, 'user.cmdline'), 'dnf makecache');
-  assert.equal(getfattrHex(path, 'user.boot_time'), undefined);
+  assert.equal(await xattrHex(path, 'user.max_age'), '100e0000');
+  assert.equal(await xattrHex(path, 'user.share_limit'), '07000000');
+  assert.equal(await xattrText(path, 'user.cmdline'), 'dnf makecache');
+  assert.equal(await xattrHex(path, 'user.boot_time'), undefined);
   assert.deepEqual(await listDir(join(state, 'data')), [`${hash}-hello.txt`]);
   await store.close();
   const log = await readFile(join(state, 'log', 'audit.log'), 'utf8');
@@ -39,8 +39,8 @@ test('defaults are 86400 and 5, written as upstream reads them', async (t) => {
   const item = await store.publish(body('x'), { basename: 'x.bin' });
   assert.equal(item.maxAge, 86400);
   assert.equal(item.shareLimit, 5);
-  assert.equal(getfattrHex(item.path, 'user.max_age'), '80510100');
-  assert.equal(getfattrHex(item.path, 'user.share_limit'), '05000000');
+  assert.equal(await xattrHex(item.path, 'user.max_age'), '80510100');
+  assert.equal(await xattrHex(item.path, 'user.share_limit'), '05000000');
 });
 
 test('publishing held content again is ItemExistsError and changes nothing', async (t) => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile, mkdir, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Store } from '../../lib/store/store.js';
-import { body, defer, openStore, setfattr, sha256, tempDir } from './helpers.js';
+import { body, defer, openStore, putXattr, sha256, tempDir } from './helpers.js';
 
 test('a new Store on the same dirs keeps items, metadata, share counts and savings', async (t) => {
   const state = await tempDir(t);
@@ -49,10 +49,10 @@ test('a store dir written by upstream (files + xattrs only) loads', async (t) =>
   const f2 = join(data, `${h2}-repomd.xml`);
   await writeFile(f1, 'firmware');
   await writeFile(f2, 'metadata');
-  setfattr(f1, 'user.max_age', '0x008d2700'); // 2592000 (30 days) little-endian
-  setfattr(f1, 'user.share_limit', '0x32000000'); // 50
-  setfattr(f1, 'user.cmdline', 'fwupd');
-  setfattr(f1, 'user.boot_time', '1700000000');
+  await putXattr(f1, 'user.max_age', '0x008d2700'); // 2592000 (30 days) little-endian
+  await putXattr(f1, 'user.share_limit', '0x32000000'); // 50
+  await putXattr(f1, 'user.cmdline', 'fwupd');
+  await putXattr(f1, 'user.boot_time', '1700000000');
   // f2: no xattrs at all → defaults
   const past = new Date(Date.now() - 3600_000);
   await utimes(f2, past, past);
@@ -83,8 +83,8 @@ test('upper-case hashes find items; a mis-sized uint32 xattr falls back to the d
   const h = sha256('odd');
   const f = join(data, `${h}-odd.txt`);
   await writeFile(f, 'odd');
-  setfattr(f, 'user.max_age', '0x0102'); // 2 bytes: not a uint32
-  setfattr(f, 'user.share_limit', '0xffffffff'); // upstream's invalid marker
+  await putXattr(f, 'user.max_age', '0x0102'); // 2 bytes: not a uint32
+  await putXattr(f, 'user.share_limit', '0xffffffff'); // upstream's invalid marker
   const store = await openStore(t, { stateDir: state });
   const item = store.get(h.toUpperCase());
   assert.equal(item?.maxAge, 86400);

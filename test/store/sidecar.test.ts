@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../lib/store/store.js';
 import { dirSupportsUserXattrs } from '../../lib/store/metadata-backend.js';
-import { body, defer, getfattrHex, listDir, openStore, sha256, tempDir } from './helpers.js';
+import { body, defer, xattrHex, listDir, openStore, sha256, tempDir } from './helpers.js';
+import { requires, requiresRoot } from '../helpers/requires.js';
 
 test('this temp dir takes user xattrs (so the xattr tests test xattrs)', async (t) => {
   const dir = await tempDir(t);
@@ -20,7 +21,7 @@ async function sidecarRoundTrip(t: import('node:test').TestContext, state: strin
   await a.load();
   assert.equal(a.metadataKind, 'sidecar');
   const item = await a.publish(body('side'), { basename: 'side.car', maxAge: 120, shareLimit: 9, cmdline: 'apt', nextReboot: true });
-  assert.equal(getfattrHex(item.path, 'user.max_age'), undefined, 'no xattrs in sidecar mode');
+  assert.equal(await xattrHex(item.path, 'user.max_age'), undefined, 'no xattrs in sidecar mode');
   const meta = JSON.parse(await readFile(join(state, 'data', '.meta', `${item.hash}.json`), 'utf8'));
   assert.deepEqual(meta, { maxAge: 120, shareLimit: 9, cmdline: 'apt', bootTime: '7', created: clock.now });
   await a.recordShare(item.hash, '192.0.2.3', 4);
@@ -74,16 +75,19 @@ async function ramfs(t: import('node:test').TestContext): Promise<string | undef
   return dir;
 }
 
-test('on a filesystem without user xattrs the store falls back to the sidecar by itself', async (t) => {
+/** mounting ramfs needs root and mount(8) */
+const NO_MOUNT = requiresRoot('mounting a ramfs') || requires('mount');
+
+test('on a filesystem without user xattrs the store falls back to the sidecar by itself', { skip: NO_MOUNT }, async (t) => {
   const dir = await ramfs(t);
-  if (!dir) return t.skip('cannot mount ramfs here (not root?)');
+  if (!dir) return t.skip('mount -t ramfs fails here');
   assert.equal(await dirSupportsUserXattrs(dir), false);
   await sidecarRoundTrip(t, join(dir, 'state'));
 });
 
-test('static dirs on a filesystem without xattrs are hashed without the cache', async (t) => {
+test('static dirs on a filesystem without xattrs are hashed without the cache', { skip: NO_MOUNT }, async (t) => {
   const dir = await ramfs(t);
-  if (!dir) return t.skip('cannot mount ramfs here (not root?)');
+  if (!dir) return t.skip('mount -t ramfs fails here');
   await mkdir(join(dir, 'etc', 'passim.d'), { recursive: true });
   await mkdir(join(dir, 'shared'));
   await writeFile(join(dir, 'etc', 'passim.d', 'a.conf'), `[passim]\nPath=${join(dir, 'shared')}\n`);

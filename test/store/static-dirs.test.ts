@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '../../lib/core/logger.js';
 import type { ItemInfo } from '../../lib/store/types.js';
-import { getfattrText, openStore, setfattr, sha256, tempDir, waitForEvent } from './helpers.js';
+import { xattrText, openStore, putXattr, sha256, tempDir, waitForEvent } from './helpers.js';
 
 async function layout(t: import('node:test').TestContext) {
   const root = await tempDir(t);
@@ -54,13 +54,13 @@ test('the sha256 is cached in user.checksum.sha256 and recomputed when the file 
   const f = join(shared, 'cached.bin');
   await writeFile(f, 'version one');
   let store = await openStore(t, { stateDir: state, configDir: config });
-  assert.equal(getfattrText(f, 'user.checksum.sha256'), sha256('version one'));
-  assert.ok(getfattrText(f, 'user.passim.checksum_stat'));
+  assert.equal(await xattrText(f, 'user.checksum.sha256'), sha256('version one'));
+  assert.ok(await xattrText(f, 'user.passim.checksum_stat'));
   await store.close();
 
   // a planted value with a matching stamp is believed: proof the cache is read, not recomputed
   const planted = 'c'.repeat(64);
-  setfattr(f, 'user.checksum.sha256', planted);
+  await putXattr(f, 'user.checksum.sha256', planted);
   store = await openStore(t, { stateDir: state, configDir: config });
   assert.deepEqual(store.list().map((i) => i.hash), [planted]);
   await store.close();
@@ -69,7 +69,7 @@ test('the sha256 is cached in user.checksum.sha256 and recomputed when the file 
   await writeFile(f, 'version two!');
   store = await openStore(t, { stateDir: state, configDir: config });
   assert.deepEqual(store.list().map((i) => i.hash), [sha256('version two!')]);
-  assert.equal(getfattrText(f, 'user.checksum.sha256'), sha256('version two!'));
+  assert.equal(await xattrText(f, 'user.checksum.sha256'), sha256('version two!'));
 });
 
 test('changes are picked up while running: new file, changed file, removed file, new and removed conf', async (t) => {

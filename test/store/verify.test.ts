@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFile, mkdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { body, getfattrText, openStore, setfattr, sha256, tempDir, waitForEvent } from './helpers.js';
+import { body, xattrText, openStore, putXattr, sha256, tempDir, waitForEvent } from './helpers.js';
 
 test('verify finds a corrupted item; fix removes it and keeps the good ones', async (t) => {
   const state = await tempDir(t);
@@ -41,7 +41,7 @@ test('verify --fix on a static item only unadvertises it; a vanished item is rep
   // make the store believe a wrong hash for the static file (a stale cache that matches its stamp)
   const wrong = 'e'.repeat(64);
   await store.close();
-  setfattr(f, 'user.checksum.sha256', wrong);
+  await putXattr(f, 'user.checksum.sha256', wrong);
   const s2 = await openStore(t, { stateDir: join(root, 'state'), configDir: config });
   assert.equal(s2.get(wrong)?.static, true);
   const gone = await s2.publish(body('will vanish'), { basename: 'v' });
@@ -55,7 +55,7 @@ test('verify --fix on a static item only unadvertises it; a vanished item is rep
   assert.equal(s2.get(wrong), undefined);
   await s2.rescanStatic();
   assert.equal(s2.list().length, 0, 'stays unadvertised while the file is unchanged');
-  assert.equal(getfattrText(f, 'user.checksum.sha256'), sha256('static content'), 'stale cache replaced');
+  assert.equal(await xattrText(f, 'user.checksum.sha256'), sha256('static content'), 'stale cache replaced');
   await s2.close();
   const s3 = await openStore(t, { stateDir: join(root, 'state'), configDir: config });
   assert.deepEqual(s3.list().map((i) => i.hash), [sha256('static content')], 'after a restart it is served under its real hash');

@@ -2,6 +2,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { countError } from '../../control/api.js';
 import { handler, print, withSocket, type SocketArgs } from '../base.js';
+import { DEFAULT_MAX_AGE, DEFAULT_SHARE_LIMIT } from '../../core/defaults.js';
 
 interface PublishArgs extends SocketArgs {
   file: string;
@@ -21,8 +22,8 @@ export const publishCommand: CommandModule<SocketArgs, PublishArgs> = {
       .positional('file', { type: 'string', describe: 'the file to publish', demandOption: true })
       .positional('max_age', { type: 'string', describe: 'same as --max-age' })
       .positional('share_limit', { type: 'string', describe: 'same as --share-limit' })
-      .option('max-age', { type: 'string', describe: 'seconds until the item expires (default 86400; 0 = never)', requiresArg: true })
-      .option('share-limit', { type: 'string', describe: 'times it may be served to peers (default 5; 0 = unlimited)', requiresArg: true })
+      .option('max-age', { type: 'string', describe: `seconds until the item expires (default ${DEFAULT_MAX_AGE}; 0 = never)`, requiresArg: true })
+      .option('share-limit', { type: 'string', describe: `times it may be served to peers (default ${DEFAULT_SHARE_LIMIT}; 0 = unlimited)`, requiresArg: true })
       .option('name', { type: 'string', describe: 'basename to publish under (default: the file\'s)', requiresArg: true })
       .option('next-reboot', { type: 'boolean', describe: 'keep it disabled (not served, not advertised) until the next reboot' })
       .check((a) => {

@@ -2,13 +2,14 @@
 import type { Argv, CommandModule } from 'yargs';
 import { handler, type GlobalArgs } from '../base.js';
 import type { ServeArgs } from '../serve-run.js';
+import { DEFAULT_PORT } from '../../core/defaults.js';
 
 export const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
   command: 'serve',
   describe: 'run the daemon in the foreground: store, HTTPS server, mDNS, control socket',
   builder: (y: Argv<GlobalArgs>) =>
     y
-      .option('port', { type: 'number', describe: 'HTTPS port (default 27500, or Port= in passim.conf)', requiresArg: true })
+      .option('port', { type: 'number', describe: `HTTPS port (default ${DEFAULT_PORT}, or Port= in passim.conf)`, requiresArg: true })
       .option('bind', { type: 'string', array: true, describe: 'address to listen on (repeatable; default all)', requiresArg: true })
       .option('localhost-only', { type: 'boolean', describe: 'serve loopback clients only and do not advertise' })
       .option('state-dir', { type: 'string', describe: 'store, audit log and TLS key (env PASSIM_STATE_DIR)', requiresArg: true })
