@@ -11,7 +11,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ExitCode, PassimError, UsageError, worstExitCode } from '../../core/errors.js';
 import type { FetchResult } from '../../fetch/result.js';
-import { humanSize } from './fetch.js';
+import { humanBytes } from '../../core/human-units.js';
 
 export interface BatchRunArgs {
   from: string;
@@ -75,7 +75,7 @@ export async function runBatch(args: BatchRunArgs): Promise<number> {
     lastDraw = now;
     let inFlight = 0;
     for (const n of received.values()) inFlight += n;
-    const t = `${done}/${entries.length} files${failed ? ` (${failed} failed)` : ''}, ${humanSize(bytes + inFlight)}`;
+    const t = `${done}/${entries.length} files${failed ? ` (${failed} failed)` : ''}, ${humanBytes(bytes + inFlight)}`;
     spinner.text = t.length > columns - 4 ? `${t.slice(0, Math.max(0, columns - 5))}…` : t;
   };
   /** a line to the terminal without tearing the spinner */
@@ -144,7 +144,7 @@ export async function runBatch(args: BatchRunArgs): Promise<number> {
         say(process.stdout, JSON.stringify({ path: r.path, sha256: r.sha256, size: r.size, source: r.source, peer: r.peer ?? null, ms: r.ms }));
       } else if (!args.quiet) {
         const from = r.source === 'peer' ? `peer ${r.peer}` : r.source === 'local' ? 'the local daemon' : `the CDN (${new URL(r.url).host})`;
-        say(process.stdout, `saved ${r.path} (${humanSize(r.size)}) from ${from} in ${r.ms} ms`);
+        say(process.stdout, `saved ${r.path} (${humanBytes(r.size)}) from ${from} in ${r.ms} ms`);
       }
       draw(true);
     }));

@@ -11,6 +11,7 @@
  * Beside mDNS, peers are looked up in a wide-area DNS-SD zone when --domain or passim.conf's Domain
  * names one (lib/fetch/zone-finder.ts).
  */
+import { humanBytes } from '../../core/human-units.js';
 import type { Argv, CommandModule } from 'yargs';
 import { handler, withSocket, type SocketArgs } from '../base.js';
 import { countError } from '../../control/api.js';
@@ -60,18 +61,6 @@ export function nameFromUrl(url: string): string | undefined {
 /** The usage error for a plain-http checksum URL: it names the risk. */
 export function insecureChecksumMessage(url: string): string {
   return `--sha256-url ${url} is not https: anyone on the path could swap the file and its hash together, and the hash is all that makes a download trusted; use https, or --insecure-checksum-url to accept the risk`;
-}
-
-export function humanSize(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
 }
 
 export const fetchCommand: CommandModule<SocketArgs, FetchArgs> = {
@@ -234,7 +223,7 @@ export const fetchCommand: CommandModule<SocketArgs, FetchArgs> = {
             if (now - lastDraw < 100) return;
             lastDraw = now;
             const pct = ev.total ? ` (${Math.floor((ev.received * 100) / Math.max(1, ev.total))}%)` : '';
-            show(`${label} — ${humanSize(ev.received)}${ev.total ? ` / ${humanSize(ev.total)}` : ''}${pct}`);
+            show(`${label} — ${humanBytes(ev.received)}${ev.total ? ` / ${humanBytes(ev.total)}` : ''}${pct}`);
           }
         },
       });
@@ -256,7 +245,7 @@ export const fetchCommand: CommandModule<SocketArgs, FetchArgs> = {
       } else if (!(toStdout && args.quiet)) {
         const from = result.source === 'peer' ? `peer ${result.peer}` : result.source === 'local' ? 'the local daemon' : `the CDN (${new URL(result.url).host})`;
         const what = toStdout ? `fetched ${name}` : `saved ${result.path === `${process.cwd()}/${name}` ? name : result.path}`;
-        out.write(`${what} (${humanSize(result.size)}) from ${from} in ${result.ms} ms\n`);
+        out.write(`${what} (${humanBytes(result.size)}) from ${from} in ${result.ms} ms\n`);
       }
       return 0;
     } catch (err) {
