@@ -75,12 +75,14 @@ export async function generateCertificate(host: string = osHostname(), now: Date
 function generateInWorker(host: string): Promise<TlsMaterial> {
   return new Promise((resolve, reject) => {
     const w = startModuleWorker(import.meta.url, './tls-worker', { workerData: { host, now: Date.now() } });
+    let got: TlsMaterial | undefined;
     w.once('message', (m: TlsMaterial) => {
-      resolve(m);
+      got = m;
       void w.terminate();
     });
     w.once('error', reject);
-    w.once('exit', (code) => reject(new Error(`exited (${code}) without a certificate`)));
+    // settles once the thread is gone, so nothing of it (threads, fds, memory) outlives the call
+    w.once('exit', (code) => (got ? resolve(got) : reject(new Error(`exited (${code}) without a certificate`))));
   });
 }
 
