@@ -10,6 +10,7 @@
  */
 import { join } from 'node:path';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import type { Ctx } from '../lib/context.js';
@@ -18,14 +19,14 @@ import { passim, run } from '../lib/proc.js';
 import type { Row } from '../lib/table.js';
 import { createRoutedNet, type LanHost } from '../../test/helpers/netns.js';
 import { startDaemon, type TestDaemon } from '../../test/helpers/daemon.js';
-import { namedAvailable, startNamed } from '../../test/helpers/named.js';
+import { NAMED, startNamed } from '../../test/helpers/named.js';
 
 export const name = 'wide-area';
 const ZONE = 'cache.test';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 export async function measure(ctx: Ctx): Promise<Row[]> {
-  if (!namedAvailable()) throw new Error('needs bind9 (named) and bind9-dnsutils');
+  if (!existsSync(NAMED)) throw new Error('needs bind9 (named) and bind9-dnsutils');
   const net = await createRoutedNet([2, 1]);
   const daemons: TestDaemon[] = [];
   let named: Awaited<ReturnType<typeof startNamed>> | undefined;
