@@ -325,6 +325,8 @@ test('hash-known requests go to the engine (name, URI, Filename) and are answere
   const hashes = uris.map((u) => sha256(u));
   input.write(uris.map((u, i) => acquire({ URI: u, Filename: join(work, `partial-p${i}_1%3a1.0_all.deb`), 'Expected-SHA256': hashes[i]!.toUpperCase(), 'Expected-Checksum-FileSize': '123' })).join(''));
   await until(() => s.calls.length === 4);
+  // the requests reach the engine concurrently, in no set order: index them by request from here on
+  s.calls.sort((x, y) => hashes.indexOf(x.entry.sha256) - hashes.indexOf(y.entry.sha256));
   assert.deepEqual(s.calls.map((c) => c.entry.sha256), hashes, 'lower-cased');
   assert.deepEqual(s.calls.map((c) => c.entry.urls), uris.map((u) => [u]));
   assert.equal(s.calls[0]!.entry.output, join(work, 'partial-p0_1%3a1.0_all.deb'));
