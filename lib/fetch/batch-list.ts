@@ -12,7 +12,8 @@ import type { BatchEntry } from './batch-api.js';
 /** Most lines a list may hold (a runaway pipe is an error, not a million downloads). */
 export const MAX_BATCH_ENTRIES = 100_000;
 
-function isHttpUrl(s: string): boolean {
+/** An absolute http(s) URL (what a list line, --cdn and a fetch target may give). */
+export function isHttpUrl(s: string): boolean {
   try {
     const u = new URL(s);
     return u.protocol === 'https:' || u.protocol === 'http:';

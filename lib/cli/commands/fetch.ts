@@ -12,6 +12,7 @@
  * names one (lib/fetch/zone-finder.ts).
  */
 import { humanBytes } from '../../core/human-units.js';
+import { isHttpUrl } from '../../fetch/batch-list.js';
 import type { Argv, CommandModule } from 'yargs';
 import { handler, withSocket, type SocketArgs } from '../base.js';
 import { countError } from '../../control/api.js';
@@ -39,14 +40,6 @@ interface FetchArgs extends SocketArgs {
 
 const URLISH = /^https?:\/\//i;
 
-function isHttpUrl(s: string): boolean {
-  try {
-    const u = new URL(s);
-    return u.protocol === 'https:' || u.protocol === 'http:';
-  } catch {
-    return false;
-  }
-}
 
 /** NAME from the last path segment of a URL (percent-decoded), or undefined. */
 export function nameFromUrl(url: string): string | undefined {
