@@ -5,7 +5,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename as pathBasename } from 'node:path';
-import { request as httpRequest, type ClientRequest } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Client } from 'undici';
 import { DaemonUnreachableError, errorFromCode, PassimError, UsageError } from '../core/errors.js';
@@ -34,12 +34,35 @@ const CONNECT_ERRORS: Record<string, string> = {
 };
 
 /**
- * Requests go over node:http, one connection each (loading undici would cost a CLI about 80 ms).
- * Herd claims are the exception: the daemon ties a claim to the connection that made it, so they
+ * What a publish sends: a file (by path, opened here), the bytes themselves, a stream, or a function
+ * that makes the stream anew for each attempt. All but a bare stream can be sent again, so they go
+ * over kept-alive connections (a batch publishes many files); a bare stream gets a connection of
+ * its own.
+ */
+export type PublishSource = string | Buffer | Readable | (() => Readable);
+
+/** A request body, made for each attempt; `once`: it cannot be made twice. */
+interface CallBody {
+  make: () => Promise<{ body: Readable | Buffer; size?: number; done?: () => Promise<void> }>;
+  size?: number;
+  once?: boolean;
+}
+
+/** A kept-alive connection the daemon closed just as a request went out on it: send it again. */
+class StaleConnection extends Error {}
+
+/** Free connections are closed after this, well before the daemon's keep-alive timeout (5 s). */
+const IDLE_MS = 2000;
+
+/**
+ * Requests go over node:http (loading undici would cost a CLI about 80 ms) on kept-alive
+ * connections: a batch's peers questions and publishes reuse a few connections rather than open
+ * one each. Herd claims go apart: the daemon ties a claim to the connection that made it, so they
  * share one persistent undici connection, created on the first claim.
  */
 export class ControlClient {
   private claimClient?: Client;
+  private agent?: HttpAgent;
   private readonly active = new Set<ClientRequest>();
 
   constructor(readonly socketPath: string) {}
@@ -53,34 +76,43 @@ export class ControlClient {
   }
 
   /**
-   * Streams a file (a path, opened here by the client, or a readable) to the daemon's store.
+   * Sends a file to the daemon's store: a path (opened here by the client), its bytes, or a stream.
    * A path that is missing, unreadable or a directory fails before the daemon is contacted.
    */
-  async publish(source: Readable | string, opts: ClientPublishOptions = {}): Promise<ItemInfo> {
-    let fh: FileHandle | undefined;
-    let body: Readable;
-    let size = opts.size;
+  async publish(source: PublishSource, opts: ClientPublishOptions = {}): Promise<ItemInfo> {
     let name = opts.name;
+    let body: CallBody;
     if (typeof source === 'string') {
-      ({ fh, size } = await openForPublish(source));
+      let first: { fh: FileHandle; size: number } | undefined = await openForPublish(source);
       name ??= pathBasename(source);
-      body = fh.createReadStream({ highWaterMark: 1024 * 1024, autoClose: true });
-    } else {
-      body = source;
-      if (!name) throw new UsageError('a name is required to publish a stream');
+      body = {
+        make: async () => {
+          const { fh, size } = first ?? (await openForPublish(source));
+          first = undefined;
+          return { body: fh.createReadStream({ highWaterMark: 1024 * 1024, autoClose: true }), size, done: () => fh.close().catch(() => {}) };
+        },
+      };
+      try {
+        return await this.post(name, body, opts);
+      } finally {
+        await first?.fh.close().catch(() => {}); // opened but never handed to a request
+      }
     }
+    if (!name) throw new UsageError('a name is required to publish bytes or a stream');
+    if (Buffer.isBuffer(source)) body = { size: source.length, make: async () => ({ body: source }) };
+    else if (typeof source === 'function') body = { size: opts.size, make: async () => ({ body: source() }) };
+    else body = { size: opts.size, once: true, make: async () => ({ body: source }) };
+    return this.post(name, body, opts);
+  }
+
+  private post(name: string, body: CallBody, opts: ClientPublishOptions): Promise<ItemInfo> {
     const q = new URLSearchParams({ name });
     if (opts.maxAge !== undefined) q.set('max_age', String(opts.maxAge));
     if (opts.shareLimit !== undefined) q.set('share_limit', String(opts.shareLimit));
     if (opts.nextReboot) q.set('next_reboot', '1');
     if (opts.cmdline !== undefined) q.set('cmdline', opts.cmdline);
     if (opts.sha256 !== undefined) q.set('sha256', opts.sha256);
-    try {
-      return await this.call<ItemInfo>('POST', `${ROUTES.items}?${q}`, body, size, true);
-    } finally {
-      if (!body.destroyed) body.destroy();
-      await fh?.close().catch(() => {});
-    }
+    return this.call<ItemInfo>('POST', `${ROUTES.items}?${q}`, { body, upload: true });
   }
 
   /**
@@ -89,8 +121,9 @@ export class ControlClient {
    * (501) knows no peers: that is an empty reply, not an error.
    */
   async peers(hashes: string[]): Promise<PeersReply> {
-    const body = Buffer.from(JSON.stringify({ hashes }));
-    const reply = await this.call<PeersReply>('POST', ROUTES.peers, Readable.from([body]), body.length, false, 'application/json', () => ({ peers: {} }));
+    const bytes = Buffer.from(JSON.stringify({ hashes }));
+    const body: CallBody = { size: bytes.length, make: async () => ({ body: bytes }) };
+    const reply = await this.call<PeersReply>('POST', ROUTES.peers, { body, contentType: 'application/json', noRoute: () => ({ peers: {} }) });
     if (!reply || typeof reply.peers !== 'object' || reply.peers === null) throw new PassimError(`the daemon on ${this.socketPath} sent a peers reply without peers`);
     return reply;
   }
@@ -130,28 +163,59 @@ export class ControlClient {
   /** Drops every connection at once (and with them any claim). */
   async destroy(): Promise<void> {
     for (const req of this.active) req.destroy();
+    this.agent?.destroy();
     await this.claimClient?.destroy().catch(() => {});
   }
 
+  /** Closes the idle connections (a request still running finishes on its own). */
   async close(): Promise<void> {
+    this.agent?.destroy();
     const c = this.claimClient;
     if (c) await c.close().catch(() => c.destroy());
   }
 
-  private call<T>(method: string, path: string, body?: Readable, size?: number, upload = false, contentType = 'application/octet-stream', noRoute?: () => T): Promise<T> {
+  /** Sends a request; once more on a new connection if a kept-alive one turned out closed. */
+  private async call<T>(method: string, path: string, o: { body?: CallBody; upload?: boolean; contentType?: string; noRoute?: () => T } = {}): Promise<T> {
+    // a body that cannot be sent twice gets a connection of its own: no stale one to retry from
+    const shared = !o.body?.once;
+    const agent = shared ? (this.agent ??= new HttpAgent({ keepAlive: true, maxSockets: 8, timeout: IDLE_MS })) : false;
+    try {
+      return await this.send<T>(method, path, o, agent);
+    } catch (err) {
+      if (!(err instanceof StaleConnection)) throw err;
+      return this.send<T>(method, path, o, false);
+    }
+  }
+
+  private async send<T>(method: string, path: string, o: { body?: CallBody; upload?: boolean; contentType?: string; noRoute?: () => T }, agent: HttpAgent | false): Promise<T> {
+    const upload = o.upload ?? false;
+    const made = o.body ? await o.body.make() : undefined;
+    const body = made?.body;
+    const size = made?.size ?? o.body?.size ?? (Buffer.isBuffer(body) ? body.length : undefined);
+    try {
+      return await this.exchange<T>(method, path, body, size, upload, o.contentType ?? 'application/octet-stream', o.noRoute, agent);
+    } finally {
+      if (body && !Buffer.isBuffer(body) && !body.destroyed) body.destroy();
+      await made?.done?.();
+    }
+  }
+
+  private exchange<T>(method: string, path: string, body: Readable | Buffer | undefined, size: number | undefined, upload: boolean, contentType: string, noRoute: (() => T) | undefined, agent: HttpAgent | false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       let answered = false;
       const fail = (err: unknown) => {
         if (settled) return;
         settled = true;
-        reject(this.translate(err, upload));
+        // nothing came back on a connection used before: the daemon closed it as we sent
+        if (!answered && req.reusedSocket && isStale(err)) reject(new StaleConnection((err as Error).message));
+        else reject(this.translate(err, upload));
       };
       const req = httpRequest({
         socketPath: this.socketPath,
         method,
         path,
-        agent: false,
+        agent,
         headers: {
           accept: 'application/json',
           ...(body ? { 'content-type': contentType } : {}),
@@ -178,7 +242,9 @@ export class ControlClient {
       req.on('close', () => this.active.delete(req));
       // once the daemon has answered (e.g. 413 to an upload it refused), its reply is what counts
       req.on('error', (err) => { if (!answered) fail(err); });
-      if (body) {
+      if (Buffer.isBuffer(body)) {
+        req.end(body);
+      } else if (body) {
         body.on('error', (err) => { req.destroy(); fail(err); });
         body.pipe(req);
       } else {
@@ -251,6 +317,11 @@ export class ControlClient {
     const msg = err instanceof Error ? err.message : String(err);
     return new PassimError(`control socket ${this.socketPath}: ${msg}`, { cause: err });
   }
+}
+
+function isStale(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 function errCode(err: unknown): string | undefined {

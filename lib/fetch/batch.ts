@@ -28,6 +28,7 @@
  */
 import { copyFile, rename, unlink } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
+import { setMaxListeners } from 'node:events';
 import { basename as pathBasename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
@@ -134,6 +135,12 @@ interface Round {
 
 /** Control calls never hold a batch: a daemon that does not answer in time has nothing for us. */
 const CONTROL_TIMEOUT_MS = 2000;
+/**
+ * A downloaded file at most this big is published from memory (the bytes just verified) rather
+ * than read back from disk; at most KEEP_BUDGET bytes are held so for publishes still queued.
+ */
+const KEEP_MAX = 256 * 1024;
+const KEEP_BUDGET = 16 * 1024 * 1024;
 
 export class FetchBatch implements FetchBatchLike {
   readonly #o: BatchOptions;
@@ -161,6 +168,8 @@ export class FetchBatch implements FetchBatchLike {
   readonly #rounds = new Set<Promise<unknown>>();
   readonly #leaders = new Map<string, Job>();
   readonly #outputs = new Set<string>();
+  /** bytes of downloaded files held in memory until they are published (KEEP_BUDGET) */
+  #kept = 0;
   #closed = false;
 
   constructor(opts: BatchOptions = {}) {
@@ -174,6 +183,8 @@ export class FetchBatch implements FetchBatchLike {
     this.#cdnSlots = new HostSlots(opts.connectionsPerCdnHost ?? 8);
     this.#publishSlots = new HostSlots(opts.publishConcurrency ?? 4);
     this.#signal = opts.signal ? AbortSignal.any([opts.signal, this.#ac.signal]) : this.#ac.signal;
+    // every file waiting for a slot and every download listens on it: many listeners is no leak
+    setMaxListeners(0, this.#signal);
   }
 
   /** The sha256 for `name` from a checksum file (SHA256SUMS …), over the batch's verified CDN pool. */
@@ -373,6 +384,8 @@ export class FetchBatch implements FetchBatchLike {
     const peers = round.queues.get(sha256);
     let herd: Herd | undefined;
     let tmpPath: string | undefined;
+    /** bytes of this file counted in #kept */
+    let held = 0;
     try {
       if (o.herd !== false && o.peers !== false && !local?.item && !round.cached.has(sha256)) herd = await this.#herd(job, daemon, urls.length > 0);
       herd?.start();
@@ -410,6 +423,7 @@ export class FetchBatch implements FetchBatchLike {
             redirects: isCdn ? 'no-downgrade' : 'same-origin',
             requireContentLength: !isCdn,
             fsync: out.final !== undefined,
+            keepUpTo: o.publish !== false && src.kind !== 'local' ? KEEP_MAX : undefined,
             signal: this.#signal,
             onProgress: (received, total) => {
               if (isCdn) herd?.progress();
@@ -423,6 +437,10 @@ export class FetchBatch implements FetchBatchLike {
             throw err instanceof SourceError ? err : new SourceError('aborted', 'aborted', { cause: err });
           });
           tmpPath = r.tmpPath;
+          let bytes = r.bytes;
+          if (bytes && this.#kept + bytes.length > KEEP_BUDGET) bytes = undefined; // read back from disk instead
+          if (bytes) this.#kept += bytes.length;
+          held = bytes?.length ?? 0;
           herd?.verified(); // publishing may take a while: our claim must not look stalled
           emit({ type: 'verified', source: src.kind, size: r.size });
           let path: string;
@@ -437,7 +455,7 @@ export class FetchBatch implements FetchBatchLike {
           }
           const ms = Math.round(performance.now() - job.t0); // the fetch, not the publish after it
           const published = o.publish !== false && src.kind !== 'local'
-            ? await this.#publish(out.final ?? r.tmpPath, r.size, name, sha256, emit)
+            ? await this.#publish(bytes ?? out.final ?? r.tmpPath, r.size, name, sha256, emit)
             : false;
           return { path, sha256, size: r.size, source: src.kind, peer: src.kind === 'cdn' ? undefined : src.peer, url: r.url, ms, published, skipped, waitedMs: herd?.waitedMs ?? 0 };
         } catch (err) {
@@ -458,6 +476,7 @@ export class FetchBatch implements FetchBatchLike {
       if (mismatches > 0) throw new ChecksumMismatchError(sha256, '', `no source sent the right bytes for ${what} (${mismatches} sent wrong bytes): ${tries.join('; ')}`);
       throw new NotFoundError(`could not fetch ${what}: ${tries.join('; ') || 'nothing tried'}`);
     } finally {
+      this.#kept -= held;
       // after the publish above: waiters see the item announced before our claim goes
       await herd?.close();
       if (tmpPath) await unlink(tmpPath).catch(() => {});
@@ -518,8 +537,8 @@ export class FetchBatch implements FetchBatchLike {
     });
   }
 
-  /** Streams a verified file to the local daemon; no daemon or already held is not an error. */
-  async #publish(path: string, size: number, name: string, sha256: string, emit: (ev: FetchProgress) => void): Promise<boolean> {
+  /** Sends a verified file (its path or its bytes) to the local daemon; no daemon or already held is not an error. */
+  async #publish(source: string | Buffer, size: number, name: string, sha256: string, emit: (ev: FetchProgress) => void): Promise<boolean> {
     if (this.#daemonGone) return false;
     const o = this.#o;
     return this.#publishSlots.run('daemon', async () => {
@@ -528,7 +547,7 @@ export class FetchBatch implements FetchBatchLike {
         const c = await this.#controlClient();
         const ms = (o.publishTimeoutMs ?? 60_000) + size / (10 * 1024);
         await withTimeout(
-          c.publish(path, { name, sha256, maxAge: o.maxAge, shareLimit: o.shareLimit, cmdline: o.cmdline }),
+          c.publish(source, { name, sha256, maxAge: o.maxAge, shareLimit: o.shareLimit, cmdline: o.cmdline }),
           ms,
           `no answer from the daemon in ${Math.round(ms / 1000)} s`,
         );

@@ -58,6 +58,8 @@ export interface DownloadOptions {
   fsync?: boolean;
   signal?: AbortSignal;
   onProgress?: (received: number, total: number | undefined) => void;
+  /** a body known to be at most this many bytes is also returned in memory (`bytes`), to publish without reading it back */
+  keepUpTo?: number;
 }
 
 export interface DownloadResult {
@@ -66,6 +68,8 @@ export interface DownloadResult {
   size: number;
   /** the URL that served the bytes, after redirects */
   url: string;
+  /** the verified bytes, when asked for (keepUpTo) */
+  bytes?: Buffer;
 }
 
 export function tempPathFor(dir: string, name: string): string {
@@ -150,6 +154,8 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
   let tmpPath: string | undefined;
   let writer: HashingSink | undefined;
   let writing = false;
+  /** the body was read to its end: undici has released the connection, nothing is left to abort */
+  let bodyDone = false;
   try {
     // 1. request, following redirects by policy
     let url = new URL(opts.url);
@@ -237,6 +243,8 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
     let received = 0;
     let lastWindow = 0;
     const body = res.body;
+    // the chunks are the body's own (the writer keeps them until written, too): no copy until the end
+    const kept: Buffer[] | undefined = known !== undefined && known <= (opts.keepUpTo ?? -1) ? [] : undefined;
     if (limits.minBytesPerSec > 0 && limits.rateWindowMs > 0) {
       const need = (limits.minBytesPerSec * limits.rateWindowMs) / 1000;
       rateTimer = setInterval(() => {
@@ -270,6 +278,7 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
             contentLength !== undefined ? 'more bytes than Content-Length' : `more than ${limit} bytes`));
           return;
         }
+        kept?.push(chunk);
         if (!w.write(chunk)) body.pause();
         if (opts.onProgress) {
           // at most every PROGRESS_MS (a GiB is 65,536 TLS records); a skipped count is reported
@@ -280,6 +289,7 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
         }
       });
       body.once('end', () => {
+        bodyDone = true;
         ac.signal.removeEventListener('abort', onAbort);
         resolve();
       });
@@ -305,6 +315,7 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
       throw new SourceError('mismatch', `checksum mismatch (got ${sha256.slice(0, 12)}…, ${received} bytes)`);
     }
     const out: DownloadResult = { tmpPath, sha256, size: received, url: url.href };
+    if (kept) out.bytes = kept.length === 1 ? kept[0] : Buffer.concat(kept, received);
     tmpPath = undefined; // the caller owns it now
     return out;
   } catch (err) {
@@ -315,7 +326,9 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
     if (rateTimer) clearInterval(rateTimer);
     if (progressTimer) clearTimeout(progressTimer);
     opts.signal?.removeEventListener('abort', onOuterAbort);
-    if (!ac.signal.aborted) ac.abort(); // releases the connection if anything is still open
+    // releases the connection if anything is still open (not after a complete body: an abort
+    // builds an error with a stack, a cost every small file would pay for nothing)
+    if (!bodyDone && !ac.signal.aborted) ac.abort();
     // the worker must be done with the fd before it is closed (and its number reused)
     if (writing) await writer?.stop();
     writer?.release();
