@@ -1,7 +1,9 @@
 /**
  * How many times each item was served to peers, and the shares reserved by responses in flight.
  * Counts persist in a small JSON file (upstream keeps them in memory only), written temp + rename;
- * writes are coalesced so a burst of shares costs at most two writes.
+ * a change is saved within SAVE_DELAY_MS, with every other change made meanwhile: a burst of
+ * shares (a batch of small files served to a peer) costs one save per SAVE_DELAY_MS, not one (with
+ * two fsyncs) per file. A crash loses at most the counts of that last moment; flush() saves at once.
  */
 import { readdir, readFile, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -9,10 +11,14 @@ import type { Logger } from '../core/logger.js';
 import { isSha256 } from '../core/sha256.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 
+/** Longest a changed count waits before it is saved (with every change made meanwhile). */
+export const SAVE_DELAY_MS = 500;
+
 export class ShareCounts {
   private counts = new Map<string, number>();
   private reserved = new Map<string, number>();
   private writing?: Promise<void>;
+  private timer?: NodeJS.Timeout;
   private dirty = false;
 
   constructor(readonly path: string, private readonly log?: Logger) {}
@@ -100,24 +106,40 @@ export class ShareCounts {
 
   private schedulePersist(): void {
     this.dirty = true;
-    if (this.writing) return;
-    this.writing = (async () => {
-      while (this.dirty) {
-        this.dirty = false;
-        const body = JSON.stringify({ version: 1, counts: Object.fromEntries(this.counts) }) + '\n';
-        try {
-          await writeFileAtomic(this.path, body, 0o644);
-        } catch (err) {
-          this.log?.warn(`cannot save share counts to ${this.path}: ${(err as Error).message}`);
-        }
-      }
-    })().finally(() => {
-      this.writing = undefined;
-    });
+    if (!this.writing && !this.timer) this.arm();
   }
 
-  /** Resolves once every change so far is on disk. */
+  private arm(): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.save();
+    }, SAVE_DELAY_MS);
+    this.timer.unref();
+  }
+
+  private save(): Promise<void> {
+    this.dirty = false;
+    const body = JSON.stringify({ version: 1, counts: Object.fromEntries(this.counts) }) + '\n';
+    this.writing = writeFileAtomic(this.path, body, 0o644)
+      .catch((err) => this.log?.warn(`cannot save share counts to ${this.path}: ${(err as Error).message}`))
+      .finally(() => {
+        this.writing = undefined;
+        if (this.dirty && !this.timer) this.arm();
+      });
+    return this.writing;
+  }
+
+  /** Resolves once every change so far is on disk (saving now what waits for its delay). */
   async flush(): Promise<void> {
-    while (this.writing) await this.writing;
+    for (;;) {
+      if (this.writing) {
+        await this.writing;
+        continue;
+      }
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      if (!this.dirty) return;
+      await this.save();
+    }
   }
 }

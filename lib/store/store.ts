@@ -16,7 +16,7 @@ import { silentLogger, type Logger } from '../core/logger.js';
 import { statePaths, staticConfDir } from '../core/paths.js';
 import { isSha256, normaliseSha256, sha256File } from '../core/sha256.js';
 import type { VerifyReply } from '../control/api.js';
-import { fsyncDir } from '../core/atomic-write.js';
+import { DirSync } from '../core/atomic-write.js';
 import { mapLimit } from '../core/map-limit.js';
 import { AuditLog } from './audit-log.js';
 import { currentBootTime } from './boot-time.js';
@@ -61,6 +61,8 @@ export class Store extends EventEmitter implements ItemStore {
   private readonly audit: AuditLog;
   private readonly shares: ShareCounts;
   private readonly catalog?: StaticCatalog;
+  /** fsyncs of the data dir after a rename, shared by publishes finishing together */
+  private readonly dataDirSync: DirSync;
   private meta!: MetadataBackend;
   private downloadSaving = 0;
   private loading = false;
@@ -78,6 +80,7 @@ export class Store extends EventEmitter implements ItemStore {
     const sp = statePaths(opts.stateDir);
     this.dataDir = opts.dataDir ?? sp.dataDir;
     this.auditLogPath = sp.auditLog;
+    this.dataDirSync = new DirSync(this.dataDir);
     this.log = opts.logger ?? silentLogger;
     this.now = opts.now ?? Date.now;
     this.bootTime = opts.bootTime ?? currentBootTime;
@@ -350,7 +353,7 @@ export class Store extends EventEmitter implements ItemStore {
         maxAge: o.maxAge, shareLimit: o.shareLimit, cmdline: o.cmdline, bootTime, created,
       });
       await rename(tmp.tempPath, finalPath);
-      await fsyncDir(this.dataDir);
+      await this.dataDirSync.sync();
     } catch (err) {
       this.pending.delete(hash);
       await discard();

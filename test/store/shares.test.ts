@@ -88,3 +88,31 @@ test('when load() resolves, the share counts it cleaned up are on disk and no sa
   assert.deepEqual(JSON.parse(await readFile(join(state, 'shares.json'), 'utf8')), { version: 1, counts: {} });
   assert.equal(store.size, 0);
 });
+
+test('a burst of share counts is not saved change by change; flush() saves them all at once', async (t) => {
+  const { ShareCounts } = await import('../../lib/store/share-counts.js');
+  const dir = await tempDir(t);
+  const path = join(dir, 'shares.json');
+  const counts = new ShareCounts(path);
+  await counts.load();
+  const h = 'a'.repeat(64);
+  counts.increment(h);
+  // the rest of the burst, each in a later turn of the event loop: one save after the delay holds all
+  for (let i = 1; i < 20; i++) {
+    await new Promise((r) => setImmediate(r));
+    counts.increment(h);
+  }
+  // a save per change would have landed by now (SAVE_DELAY_MS is 500)
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(existsSync(path), false, 'no save during the burst');
+  // no event tells when the delayed save lands: look for the file
+  for (let i = 0; i < 500 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(JSON.parse(await readFile(path, 'utf8')), { version: 1, counts: { [h]: 20 } }, 'the first save has the whole burst');
+  counts.increment(h);
+  counts.increment(h);
+  await counts.flush();
+  assert.deepEqual(JSON.parse(await readFile(path, 'utf8')), { version: 1, counts: { [h]: 22 } });
+  counts.forget(h);
+  await counts.flush();
+  assert.deepEqual(JSON.parse(await readFile(path, 'utf8')), { version: 1, counts: {} });
+});
