@@ -412,7 +412,7 @@ export class FetchBatch implements FetchBatchLike {
         if (isCdn) herd?.progress();
         try {
           const slots = isCdn ? this.#cdnSlots : this.#peerSlots;
-          const running = slots.run(hostKey(src.url), () => verifiedDownload({
+          const running = slots.run(hostKey(src.url), (release) => verifiedDownload({
             url: src.url,
             dispatcher: isCdn ? this.#cdnAgent : this.#peerAgent,
             expectedSha256: sha256,
@@ -424,6 +424,11 @@ export class FetchBatch implements FetchBatchLike {
             requireContentLength: !isCdn,
             fsync: out.final !== undefined,
             keepUpTo: o.publish !== false && src.kind !== 'local' ? KEEP_MAX : undefined,
+            // the host's part is done with the last byte: the next file may start while this one is
+            // fsynced. Only for small bodies: a passim peer frees its upload slot when its last write
+            // completes, at once for a small body, but maybe only after we read it for a big one —
+            // asking again that early could meet a 503 (MaxUploadsPerPeer)
+            onReceived: (n) => { if (n <= KEEP_MAX) release(); },
             signal: this.#signal,
             onProgress: (received, total) => {
               if (isCdn) herd?.progress();

@@ -1,6 +1,8 @@
 /**
  * Bounded concurrency per key (a peer's address:port, a CDN's host:port): `run(key, fn)` waits for
- * one of the key's `limit` slots, runs fn, frees the slot. Waiters are served in arrival order.
+ * one of the key's `limit` slots, runs fn, frees the slot — or earlier, when fn calls the `release`
+ * it is given (a download whose last byte is in no longer needs the host while it is fsynced).
+ * Waiters are served in arrival order.
  */
 export class HostSlots {
   readonly #busy = new Map<string, number>();
@@ -10,12 +12,18 @@ export class HostSlots {
     if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`slot limit must be a whole number ≥ 1, got ${limit}`);
   }
 
-  async run<T>(key: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  async run<T>(key: string, fn: (release: () => void) => Promise<T>, signal?: AbortSignal): Promise<T> {
     await this.#take(key, signal);
-    try {
-      return await fn();
-    } finally {
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
       this.#give(key);
+    };
+    try {
+      return await fn(release);
+    } finally {
+      release();
     }
   }
 

@@ -60,6 +60,8 @@ export interface DownloadOptions {
   onProgress?: (received: number, total: number | undefined) => void;
   /** a body known to be at most this many bytes is also returned in memory (`bytes`), to publish without reading it back */
   keepUpTo?: number;
+  /** called once the whole body is in (its size), before it is verified and (fsync) flushed to disk */
+  onReceived?: (bytes: number) => void;
 }
 
 export interface DownloadResult {
@@ -302,6 +304,7 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
     // the source is done sending: the rate check is about it, not about our fsync below
     if (rateTimer) clearInterval(rateTimer);
     rateTimer = undefined;
+    opts.onReceived?.(received);
     if (contentLength !== undefined && received !== contentLength) {
       throw new SourceError('length', `got ${received} bytes, Content-Length ${contentLength}`);
     }

@@ -1,6 +1,7 @@
 /**
  * verifiedDownload's `keepUpTo`: a body known to be small enough comes back in memory as well as
- * in the temp file (the batch publishes it from there), and only once it has verified.
+ * in the temp file (the batch publishes it from there), and only once it has verified; and
+ * `onReceived`, called once the body is in (the batch frees the host's slot then).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -19,7 +20,7 @@ let kc: KeyCert;
 const servers: TestServer[] = [];
 const dirs: string[] = [];
 
-async function download(h: Handler, keepUpTo: number | undefined) {
+async function download(h: Handler, keepUpTo: number | undefined, onReceived?: () => void) {
   const s = await startServer(kc, h);
   servers.push(s);
   const dir = tempDir();
@@ -27,7 +28,7 @@ async function download(h: Handler, keepUpTo: number | undefined) {
   const dispatcher = peerAgent(PEER_LIMITS);
   try {
     const r = await verifiedDownload({
-      url: s.url('/f.bin'), dispatcher, expectedSha256: HASH, dir, name: 'f.bin', limits: PEER_LIMITS, redirects: 'same-origin', keepUpTo,
+      url: s.url('/f.bin'), dispatcher, expectedSha256: HASH, dir, name: 'f.bin', limits: PEER_LIMITS, redirects: 'same-origin', keepUpTo, onReceived,
     });
     return { r, dir };
   } finally {
@@ -46,7 +47,9 @@ after(async () => {
 
 describe('verifiedDownload keepUpTo', () => {
   it('returns the verified bytes of a body within the limit, and the same bytes in the temp file', async () => {
-    const { r } = await download(honest(DATA), DATA.length);
+    let received = 0;
+    const { r } = await download(honest(DATA), DATA.length, () => received++);
+    assert.equal(received, 1, 'onReceived once, when the body was in');
     assert.ok(r.bytes, 'bytes returned');
     assert.ok(r.bytes.equals(DATA));
     assert.ok(readFileSync(r.tmpPath).equals(DATA));
