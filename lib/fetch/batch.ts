@@ -52,6 +52,7 @@ import { resolveOutput, type OutputTarget } from './output-path.js';
 import { DEFAULT_DISCOVERY_MS, type FetchProgress, type FetchResult } from './result.js';
 import { daemonFor, localSource, orderedSources, PeerQueue, peerUrl, probeDaemon, probeLocalDaemon, type DaemonView, type Source } from './sources.js';
 import { SourceError, verifiedDownload } from './verified-download.js';
+import { WORKER_MIN_SIZE } from './hash-writer.js';
 
 export interface BatchOptions {
   /** directory for entries without `output` (default the current directory) */
@@ -141,6 +142,12 @@ const CONTROL_TIMEOUT_MS = 2000;
  */
 const KEEP_MAX = 256 * 1024;
 const KEEP_BUDGET = 16 * 1024 * 1024;
+/**
+ * Downloads whose last byte is in but which are still being written and fsynced, with their host
+ * slot already given to the next file: at most this many (each may hold up to the same-thread
+ * writer's 4 MiB queue), and only bodies the same-thread writer takes (under WORKER_MIN_SIZE).
+ */
+const FLUSHING_MAX = 8;
 
 export class FetchBatch implements FetchBatchLike {
   readonly #o: BatchOptions;
@@ -170,6 +177,8 @@ export class FetchBatch implements FetchBatchLike {
   readonly #outputs = new Set<string>();
   /** bytes of downloaded files held in memory until they are published (KEEP_BUDGET) */
   #kept = 0;
+  /** downloads being flushed after giving up their slot (FLUSHING_MAX) */
+  #flushing = 0;
   #closed = false;
 
   constructor(opts: BatchOptions = {}) {
@@ -412,6 +421,7 @@ export class FetchBatch implements FetchBatchLike {
         if (isCdn) herd?.progress();
         try {
           const slots = isCdn ? this.#cdnSlots : this.#peerSlots;
+          let flushing = false;
           const running = slots.run(hostKey(src.url), (release) => verifiedDownload({
             url: src.url,
             dispatcher: isCdn ? this.#cdnAgent : this.#peerAgent,
@@ -424,11 +434,16 @@ export class FetchBatch implements FetchBatchLike {
             requireContentLength: !isCdn,
             fsync: out.final !== undefined,
             keepUpTo: o.publish !== false && src.kind !== 'local' ? KEEP_MAX : undefined,
-            // the host's part is done with the last byte: the next file may start while this one is
-            // fsynced. Only for small bodies: a passim peer frees its upload slot when its last write
-            // completes, at once for a small body, but maybe only after we read it for a big one —
-            // asking again that early could meet a 503 (MaxUploadsPerPeer)
-            onReceived: (n) => { if (n <= KEEP_MAX) release(); },
+            // the host's part is done with the last byte (a passim peer frees its upload slot when
+            // its last write completes, before we can read it): the next file may start while this
+            // one is written and fsynced — a few at a time (FLUSHING_MAX), so downloads never run
+            // far ahead of a slow disk
+            onReceived: (n) => {
+              if (n >= WORKER_MIN_SIZE || this.#flushing >= FLUSHING_MAX) return;
+              flushing = true;
+              this.#flushing++;
+              release();
+            },
             signal: this.#signal,
             onProgress: (received, total) => {
               if (isCdn) herd?.progress();
@@ -440,6 +455,8 @@ export class FetchBatch implements FetchBatchLike {
           if (at >= 0) this.#unpick(mine.splice(at, 1)[0]!);
           const r = await running.catch((err: unknown) => {
             throw err instanceof SourceError ? err : new SourceError('aborted', 'aborted', { cause: err });
+          }).finally(() => {
+            if (flushing) this.#flushing--;
           });
           tmpPath = r.tmpPath;
           let bytes = r.bytes;

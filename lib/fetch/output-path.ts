@@ -19,11 +19,13 @@ export async function resolveOutput(output: string | undefined, name: string): P
   if (output === '-') return { dir: tmpdir() };
   let final = resolve(output ?? name);
   const st = await stat(final).catch(() => undefined);
-  if (st?.isDirectory()) final = join(final, name);
+  const inDir = st?.isDirectory() ?? false;
+  if (inDir) final = join(final, name);
   else if (output !== undefined && /[/\\]$/.test(output)) throw new UsageError(`output directory does not exist: ${output}`);
   const dir = dirname(final);
   const dst = await stat(dir).catch(() => undefined);
   if (!dst?.isDirectory()) throw new PassimError(`cannot write ${final}: no such directory ${dir}`);
-  if ((await stat(final).catch(() => undefined))?.isDirectory()) throw new PassimError(`cannot write ${final}: is a directory`);
+  // the first stat already said the path itself is no directory (a batch stats once less per file)
+  if (inDir && (await stat(final).catch(() => undefined))?.isDirectory()) throw new PassimError(`cannot write ${final}: is a directory`);
   return { final, dir };
 }
