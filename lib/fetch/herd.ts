@@ -305,8 +305,15 @@ export class Herd {
     const d = this.#o.daemon;
     if (!d || this.#claim || this.#closed) return;
     try {
-      this.#channel ??= await d.channel();
-      const r = await within(this.#channel.claim(this.#o.sha256, 'bid', this.#lease));
+      const channel = (this.#channel ??= await d.channel());
+      const placing = channel.claim(this.#o.sha256, 'bid', this.#lease);
+      const r = await within(placing).catch((err: unknown) => {
+        // too slow (a loaded daemon): should the claim still be made, it is nobody's — release it
+        // at once, or it would stand on the LAN as a bid until its lease lapsed, and this very
+        // fetch (seeing its own daemon bid) would wait for it
+        placing.then((late) => channel.releaseClaim(late.id), () => {}).catch(() => {});
+        throw err;
+      });
       if (this.#closed) {
         await this.#channel.releaseClaim(r.id).catch(() => {});
         return;
