@@ -139,6 +139,8 @@ export class Herd {
   #channel?: ClaimChannel;
   #claim?: { id: string; kind: ClaimKind; others: number };
   #claiming?: Promise<void>;
+  /** turning our bid into a fetching claim (#win) */
+  #committing?: Promise<void>;
   #renewTimer?: NodeJS.Timeout;
   #lastProgress = 0;
   #verified = false;
@@ -196,7 +198,7 @@ export class Herd {
     this.#noteLocal(fetching, this.#claim ? [] : bids);
     if (this.#claim?.others) this.#localClaimer = true;
     if (d === 'win') {
-      await this.#commit(bids.length);
+      this.#win(bids.length);
       return;
     }
     if (d === 'go') return;
@@ -281,7 +283,7 @@ export class Herd {
       }
       const d = this.#decide(b2, f2);
       if (d === 'win' || d === 'go') {
-        if (d === 'win') await this.#commit(b2.length);
+        if (d === 'win') this.#win(b2.length);
         return;
       }
       await this.#withdraw();
@@ -328,6 +330,14 @@ export class Herd {
     }
   }
 
+  /**
+   * We won: the download starts at once while our bid turns into a fetching claim (the others
+   * already wait for us: they saw our bid and picked the same winner).
+   */
+  #win(bidders: number): void {
+    this.#committing = this.#commit(bidders);
+  }
+
   async #commit(bidders: number): Promise<void> {
     const c = this.#claim;
     this.#o.onEvent?.({ type: 'won', bidders });
@@ -343,6 +353,7 @@ export class Herd {
   }
 
   async #withdraw(): Promise<void> {
+    await this.#committing; // never throws; a release must not overtake the commit
     const c = this.#claim;
     this.#claim = undefined;
     if (this.#renewTimer) clearTimeout(this.#renewTimer);
