@@ -28,6 +28,7 @@
  */
 import { copyFile, rename, unlink } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
+import { setMaxListeners } from 'node:events';
 import { basename as pathBasename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
@@ -176,6 +177,9 @@ export class FetchBatch implements FetchBatchLike {
     this.#cdnSlots = new HostSlots(perCdnHost);
     this.#publishSlots = new HostSlots(opts.publishConcurrency ?? 4);
     this.#signal = opts.signal ? AbortSignal.any([opts.signal, this.#ac.signal]) : this.#ac.signal;
+    // every queued and running file listens to the batch's signal: hundreds of listeners are the
+    // design, not a leak (Node warns on stderr past 10)
+    setMaxListeners(0, this.#signal);
   }
 
   /** The sha256 for `name` from a checksum file (SHA256SUMS …), over the batch's verified CDN pool. */

@@ -176,6 +176,9 @@ describe('FetchBatch', () => {
     const { finder, rounds } = tableFinder({});
     // a long gather window: the round starts when close() says no more entries come (no timing in the test)
     const batch = new FetchBatch({ outputDir: d, finders: [finder], cdnCa: kc.cert, socketPath: join(d, 'none.sock'), timeoutMs: 20, gatherMs: 60_000 });
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
     try {
       const results = [];
       for (const [p, data] of files) {
@@ -195,7 +198,10 @@ describe('FetchBatch', () => {
       // the mirror holds its answers until 8 are asked at once: fewer means the pool queued them
       assert.equal(cdn.maxConcurrent, 8, `8 requests at once (never more), saw ${cdn.maxConcurrent}`);
       assert.ok(cdn.connections <= 8, `connections reused: ${cdn.connections} TLS connections for 40 requests`);
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+      assert.deepEqual(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')), [], '40 queued files are no listener leak to warn about on stderr');
     } finally {
+      process.off('warning', onWarning);
       await batch.close();
       await cdn.close();
     }
