@@ -186,13 +186,16 @@ export class FetchBatch implements FetchBatchLike {
     this.#socketPath = opts.socketPath ?? resolvePaths().socketPath;
     this.#peerLimits = withLimits(PEER_LIMITS, opts.peerLimits);
     this.#cdnLimits = withLimits(CDN_LIMITS, opts.cdnLimits);
-    this.#peerAgent = peerAgent(this.#peerLimits);
-    this.#cdnAgent = cdnAgent(this.#cdnLimits, resolveCdnCa(opts.cdnCa));
-    this.#peerSlots = new HostSlots(opts.connectionsPerPeer ?? 2);
-    this.#cdnSlots = new HostSlots(opts.connectionsPerCdnHost ?? 8);
+    const perPeer = opts.connectionsPerPeer ?? 2;
+    const perCdnHost = opts.connectionsPerCdnHost ?? 8;
+    this.#peerAgent = peerAgent(this.#peerLimits, perPeer);
+    this.#cdnAgent = cdnAgent(this.#cdnLimits, resolveCdnCa(opts.cdnCa), perCdnHost);
+    this.#peerSlots = new HostSlots(perPeer);
+    this.#cdnSlots = new HostSlots(perCdnHost);
     this.#publishSlots = new HostSlots(opts.publishConcurrency ?? 4);
     this.#signal = opts.signal ? AbortSignal.any([opts.signal, this.#ac.signal]) : this.#ac.signal;
-    // every file waiting for a slot and every download listens on it: many listeners is no leak
+    // every queued and running file listens to the batch's signal: hundreds of listeners are the
+    // design, not a leak (Node warns on stderr past 10)
     setMaxListeners(0, this.#signal);
   }
 
