@@ -85,7 +85,7 @@ export class Store extends EventEmitter implements ItemStore {
     this.carbonCost = opts.carbonCost ?? DEFAULT_CARBON_COST;
     this.audit = new AuditLog(sp.auditLog, this.now);
     this.shares = new ShareCounts(sp.sharesFile, this.log);
-    if (opts.configDir) this.catalog = new StaticCatalog(staticConfDir(opts.configDir), this.log);
+    if (opts.configDir) this.catalog = new StaticCatalog(staticConfDir(opts.configDir), this.log, { cacheFile: sp.staticChecksums });
   }
 
   /** 'xattr' or 'sidecar': where item metadata is kept (known after load()). */
@@ -140,7 +140,8 @@ export class Store extends EventEmitter implements ItemStore {
     void this.rescanStatic()
       .then(() => {
         const { hashed, cached } = this.catalog!.stats;
-        this.log.info(`static dirs: ${this.staticCount()} items after ${Date.now() - t0} ms (${hashed} files hashed, ${cached} from the checksum cache)`);
+        const n = this.staticCount();
+        this.log.info(`static dirs: ${n} items after ${Date.now() - t0} ms (${hashed} files hashed, ${cached} from the xattr checksum cache, ${Math.max(0, n - hashed - cached)} known from the last scan)`);
       })
       .catch((err) => this.log.warn(`static dirs: ${(err as Error).message}`))
       .finally(() => { this.staticScanned = true; });
