@@ -72,6 +72,8 @@ export class Store extends EventEmitter implements ItemStore {
   private rescanAgain = false;
   private staticScanned = true;
   private staticScanStarted = false;
+  /** called once when the scan pass in progress ends (the first scan's log line) */
+  private afterStaticPass?: () => void;
 
   constructor(private readonly opts: StoreOptions) {
     super();
@@ -137,12 +139,14 @@ export class Store extends EventEmitter implements ItemStore {
     if (!this.catalog || this.staticScanned || this.staticScanStarted || this.closed) return;
     this.staticScanStarted = true;
     const t0 = Date.now();
+    // done after the first pass: a rescan asked for meanwhile (the watchers starting) runs on after it
+    this.afterStaticPass = () => {
+      this.staticScanned = true;
+      const { hashed, cached } = this.catalog!.stats;
+      const n = this.staticCount();
+      this.log.info(`static dirs: ${n} items after ${Date.now() - t0} ms (${hashed} files hashed, ${cached} from the xattr checksum cache, ${Math.max(0, n - hashed - cached)} known from the last scan)`);
+    };
     void this.rescanStatic()
-      .then(() => {
-        const { hashed, cached } = this.catalog!.stats;
-        const n = this.staticCount();
-        this.log.info(`static dirs: ${n} items after ${Date.now() - t0} ms (${hashed} files hashed, ${cached} from the xattr checksum cache, ${Math.max(0, n - hashed - cached)} known from the last scan)`);
-      })
       .catch((err) => this.log.warn(`static dirs: ${(err as Error).message}`))
       .finally(() => { this.staticScanned = true; });
   }
@@ -510,6 +514,9 @@ export class Store extends EventEmitter implements ItemStore {
           this.rescanAgain = false;
           if (this.closed) return;
           this.applyStatic(await this.catalog!.scan((e) => this.addStatic(e)));
+          const after = this.afterStaticPass;
+          this.afterStaticPass = undefined;
+          after?.();
         } while (this.rescanAgain);
       } finally {
         this.rescanning = undefined;
