@@ -6,6 +6,7 @@
  *    for the daemon to send as `file` jobs, so they never hold up a batch.
  * Hashing is the store's own code (static-checksum.ts): blocking xattr calls and reads, one reused buffer.
  */
+import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { HASH_CHUNK } from '../core/sha256.js';
 import { staticChecksum } from './static-checksum.js';
@@ -36,8 +37,9 @@ if (port) {
     const files: ListedFile[] = [];
     let hashed = 0;
     let cached = 0;
+    const base = join(job.dir, '/');
     for (const name of job.names) {
-      const f: ListedFile | undefined = statStaticFile(job.dir, name);
+      const f: ListedFile | undefined = statStaticFile(job.dir, name, base + name);
       if (!f) continue;
       if (f.size <= HASH_CHUNK) {
         try {

@@ -107,7 +107,7 @@ export class StaticCatalog {
         continue;
       }
       // a dir named by two confs is listed once (the same path is never in two dirs otherwise)
-      const base = join(dir, '/'); // normalised as the workers' join(dir, name) is
+      const base = join(dir, '/'); // normalised once: every file's path is base + name, here and in the workers
       if (seenDirs.has(base)) continue;
       seenDirs.add(base);
       for (let i = 0; i < names.length; i += LIST_BATCH) {
@@ -126,7 +126,7 @@ export class StaticCatalog {
             continue;
           }
           statted = true;
-          const f = statStaticFile(dir, n);
+          const f = statStaticFile(dir, n, path);
           if (!f) continue; // gone, or no longer a regular file
           if (stampString(f) === k.stamp) found.push(done(f, k.sha256));
           else rest.push(n);
