@@ -133,9 +133,10 @@ export class Store extends EventEmitter implements ItemStore {
   /**
    * After load({ staticInBackground: true }): starts the first scan of the static dirs (the daemon
    * calls it once it is listening, so the scan does not compete with its start-up). Items are added
-   * as their hashes arrive; staticLoading turns false when the scan ends.
+   * as their hashes arrive; staticLoading turns false when the scan ends. `settled` is called once
+   * that scan and any rescan asked for meanwhile (the watchers starting) are over.
    */
-  startStaticScan(): void {
+  startStaticScan(settled?: () => void): void {
     if (!this.catalog || this.staticScanned || this.staticScanStarted || this.closed) return;
     this.staticScanStarted = true;
     const t0 = Date.now();
@@ -148,7 +149,10 @@ export class Store extends EventEmitter implements ItemStore {
     };
     void this.rescanStatic()
       .catch((err) => this.log.warn(`static dirs: ${(err as Error).message}`))
-      .finally(() => { this.staticScanned = true; });
+      .finally(() => {
+        this.staticScanned = true;
+        settled?.();
+      });
   }
 
   /** True until the first scan of the static dirs has finished (load with staticInBackground). */
