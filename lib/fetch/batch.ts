@@ -28,6 +28,7 @@
  */
 import { copyFile, rename, unlink } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
+import { setMaxListeners } from 'node:events';
 import { basename as pathBasename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
@@ -168,12 +169,17 @@ export class FetchBatch implements FetchBatchLike {
     this.#socketPath = opts.socketPath ?? resolvePaths().socketPath;
     this.#peerLimits = withLimits(PEER_LIMITS, opts.peerLimits);
     this.#cdnLimits = withLimits(CDN_LIMITS, opts.cdnLimits);
-    this.#peerAgent = peerAgent(this.#peerLimits);
-    this.#cdnAgent = cdnAgent(this.#cdnLimits, resolveCdnCa(opts.cdnCa));
-    this.#peerSlots = new HostSlots(opts.connectionsPerPeer ?? 2);
-    this.#cdnSlots = new HostSlots(opts.connectionsPerCdnHost ?? 8);
+    const perPeer = opts.connectionsPerPeer ?? 2;
+    const perCdnHost = opts.connectionsPerCdnHost ?? 8;
+    this.#peerAgent = peerAgent(this.#peerLimits, perPeer);
+    this.#cdnAgent = cdnAgent(this.#cdnLimits, resolveCdnCa(opts.cdnCa), perCdnHost);
+    this.#peerSlots = new HostSlots(perPeer);
+    this.#cdnSlots = new HostSlots(perCdnHost);
     this.#publishSlots = new HostSlots(opts.publishConcurrency ?? 4);
     this.#signal = opts.signal ? AbortSignal.any([opts.signal, this.#ac.signal]) : this.#ac.signal;
+    // every queued and running file listens to the batch's signal: hundreds of listeners are the
+    // design, not a leak (Node warns on stderr past 10)
+    setMaxListeners(0, this.#signal);
   }
 
   /** The sha256 for `name` from a checksum file (SHA256SUMS …), over the batch's verified CDN pool. */
