@@ -94,6 +94,11 @@ export interface BatchOptions {
   cdnCa?: string | Buffer;
   peerLimits?: Partial<SourceLimits>;
   cdnLimits?: Partial<SourceLimits>;
+  /**
+   * peers through an undici pool that keeps connections alive across downloads, instead of a plain
+   * TLS socket per download (peer-request.ts, the default: a quarter of the CPU per byte)
+   */
+  peerPool?: boolean;
   /** downloads at once from one peer (default 2) */
   connectionsPerPeer?: number;
   /** downloads at once from one mirror/CDN host (default 8) */
@@ -401,7 +406,7 @@ export class FetchBatch implements FetchBatchLike {
           const slots = isCdn ? this.#cdnSlots : this.#peerSlots;
           const running = slots.run(hostKey(src.url), () => verifiedDownload({
             url: src.url,
-            dispatcher: isCdn ? this.#cdnAgent : this.#peerAgent,
+            dispatcher: isCdn ? this.#cdnAgent : this.#o.peerPool ? this.#peerAgent : 'peer',
             expectedSha256: sha256,
             expectedSize: src.expectedSize,
             dir: out.dir,
