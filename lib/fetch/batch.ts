@@ -42,8 +42,7 @@ import { withTimeout } from '../core/with-timeout.js';
 import type { Browse, BrowseMany, Peer } from '../discovery/types.js';
 import type { MdnsSession } from '../discovery/browse-many.js';
 import type { BatchEntry, FetchBatchLike } from './batch-api.js';
-import { fetchChecksum } from './checksum-file.js';
-import { cdnAgent, peerAgent, resolveCdnCa } from './dispatchers.js';
+import { resolveCdnCa } from './cdn-ca.js';
 import { Herd, type ClaimChannel } from './herd.js';
 import { HostSlots, hostKey } from './host-slots.js';
 import { CDN_LIMITS, PEER_LIMITS, withLimits, type SourceLimits } from './limits.js';
@@ -145,8 +144,9 @@ export class FetchBatch implements FetchBatchLike {
   readonly #socketPath: string;
   readonly #peerLimits: SourceLimits;
   readonly #cdnLimits: SourceLimits;
-  readonly #peerAgent: Agent;
-  readonly #cdnAgent: Agent;
+  readonly #cdnCa: string | Buffer | undefined;
+  /** undici's pools (the CDN; peers with peerPool), loaded at first use: a peer fetch never loads undici */
+  #agents?: Promise<{ peer: Agent; cdn: Agent }>;
   readonly #peerSlots: HostSlots;
   readonly #cdnSlots: HostSlots;
   readonly #publishSlots: HostSlots;
@@ -173,8 +173,7 @@ export class FetchBatch implements FetchBatchLike {
     this.#socketPath = opts.socketPath ?? resolvePaths().socketPath;
     this.#peerLimits = withLimits(PEER_LIMITS, opts.peerLimits);
     this.#cdnLimits = withLimits(CDN_LIMITS, opts.cdnLimits);
-    this.#peerAgent = peerAgent(this.#peerLimits);
-    this.#cdnAgent = cdnAgent(this.#cdnLimits, resolveCdnCa(opts.cdnCa));
+    this.#cdnCa = resolveCdnCa(opts.cdnCa);
     this.#peerSlots = new HostSlots(opts.connectionsPerPeer ?? 2);
     this.#cdnSlots = new HostSlots(opts.connectionsPerCdnHost ?? 8);
     this.#publishSlots = new HostSlots(opts.publishConcurrency ?? 4);
@@ -182,8 +181,14 @@ export class FetchBatch implements FetchBatchLike {
   }
 
   /** The sha256 for `name` from a checksum file (SHA256SUMS …), over the batch's verified CDN pool. */
-  checksum(url: string, name: string): Promise<string> {
-    return fetchChecksum(url, name, { dispatcher: this.#cdnAgent, signal: this.#signal });
+  async checksum(url: string, name: string): Promise<string> {
+    const [{ fetchChecksum }, { cdn }] = await Promise.all([import('./checksum-file.js'), this.#pools()]);
+    return fetchChecksum(url, name, { dispatcher: cdn, signal: this.#signal });
+  }
+
+  #pools(): Promise<{ peer: Agent; cdn: Agent }> {
+    this.#agents ??= import('./dispatchers.js').then((d) => ({ peer: d.peerAgent(this.#peerLimits), cdn: d.cdnAgent(this.#cdnLimits, this.#cdnCa) }));
+    return this.#agents;
   }
 
   add(entry: BatchEntry): Promise<FetchResult> {
@@ -404,9 +409,10 @@ export class FetchBatch implements FetchBatchLike {
         if (isCdn) herd?.progress();
         try {
           const slots = isCdn ? this.#cdnSlots : this.#peerSlots;
+          const dispatcher = isCdn ? (await this.#pools()).cdn : o.peerPool ? (await this.#pools()).peer : 'peer';
           const running = slots.run(hostKey(src.url), () => verifiedDownload({
             url: src.url,
-            dispatcher: isCdn ? this.#cdnAgent : this.#o.peerPool ? this.#peerAgent : 'peer',
+            dispatcher,
             expectedSha256: sha256,
             expectedSize: src.expectedSize,
             dir: out.dir,
@@ -566,7 +572,8 @@ export class FetchBatch implements FetchBatchLike {
     const session = await this.#session?.catch(() => undefined);
     await session?.close();
     await this.#control?.destroy().catch(() => {});
-    await Promise.all([this.#peerAgent, this.#cdnAgent].map((a) => a.destroy().catch(() => {})));
+    const pools = await this.#agents?.catch(() => undefined);
+    if (pools) await Promise.all([pools.peer, pools.cdn].map((a) => a.destroy().catch(() => {})));
   }
 }
 
