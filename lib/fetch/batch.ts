@@ -315,6 +315,8 @@ export class FetchBatch implements FetchBatchLike {
 
   async #round(jobs: Job[]): Promise<Round> {
     const round: Round = { queues: new Map(), cached: new Set() };
+    // the mDNS session opens while the daemon is asked (most fetches need it, for peers or the herd)
+    if (this.#o.peers !== false) this.#finderList().catch(() => {});
     const daemon = await this.#localDaemon();
     if (this.#o.peers === false) return round;
     const hashes = [...new Set(jobs.filter((j) => !daemon?.items.has(j.sha256)).map((j) => j.sha256))];
