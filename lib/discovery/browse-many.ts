@@ -29,6 +29,7 @@ import { listLinks } from './interfaces.js';
 import { defaultSocketFactory, type MdnsSocket, type MdnsSocketFactory } from './mdns-socket.js';
 import { MAX_MESSAGE_BYTES, MDNS_PORT, encodeMessage, type Message, type Question } from './packets.js';
 import type { RR } from './records.js';
+import { applyAddressRecords, applySrvRecords } from './peer-records.js';
 import { isLoopbackSource, usablePeerAddress } from './browser.js';
 
 export interface MdnsSessionOptions {
@@ -90,7 +91,6 @@ interface Lookup {
 
 const RESOLVE_RETRY_MS = 150;
 const RESOLVE_TRIES = 3;
-const MAX_ADDRESSES_PER_HOST = 16;
 const HEADER_BYTES = 12;
 
 function questionBytes(q: Question): number {
@@ -403,37 +403,8 @@ export class MdnsSession {
         }
       }
     }
-    for (const rr of recs) {
-      if (rr.type !== 'SRV') continue;
-      const st = this.#instances.get(nameKey(rr.name));
-      if (!st) continue;
-      if (rr.ttl === 0) {
-        st.srv = undefined;
-        continue;
-      }
-      if (rr.data.port < 1 || rr.data.port > 65535) continue;
-      if (!st.srv || st.srv.port !== rr.data.port || nameKey(st.srv.target) !== nameKey(rr.data.target)) {
-        st.srv = { port: rr.data.port, target: rr.data.target.replace(/\.$/, '') };
-        changed = true;
-      }
-    }
-    let targets: Set<string> | undefined;
-    for (const rr of recs) {
-      if (rr.type !== 'A' && rr.type !== 'AAAA') continue;
-      const host = nameKey(rr.name);
-      let m = this.#addresses.get(host);
-      if (rr.ttl === 0) {
-        m?.delete(rr.data.toLowerCase());
-        continue;
-      }
-      targets ??= new Set([...this.#instances.values()].flatMap((st) => (st.srv ? [nameKey(st.srv.target)] : [])));
-      if (!targets.has(host) || !usablePeerAddress(rr.data, ls.link, fromLoopback)) continue;
-      if (!m) this.#addresses.set(host, (m = new Map()));
-      if (!m.has(rr.data.toLowerCase()) && m.size < MAX_ADDRESSES_PER_HOST) {
-        m.set(rr.data.toLowerCase(), ls);
-        changed = true;
-      }
-    }
+    if (applySrvRecords(recs, (key) => this.#instances.get(key))) changed = true;
+    if (applyAddressRecords(recs, this.#instances.values(), this.#addresses, ls, (a) => usablePeerAddress(a, ls.link, fromLoopback))) changed = true;
     if (!changed) return;
     this.#report();
     const now = Date.now();

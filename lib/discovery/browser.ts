@@ -30,6 +30,7 @@ import { inSubnet, listLinks, type LinkAddress } from './interfaces.js';
 import { defaultSocketFactory, type MdnsSocket, type MdnsSocketFactory } from './mdns-socket.js';
 import { MDNS_PORT, type Message } from './packets.js';
 import type { RR } from './records.js';
+import { applyAddressRecords, applySrvRecords } from './peer-records.js';
 
 export interface BrowserConfig extends BrowseOptions {
   logger?: Logger;
@@ -70,7 +71,6 @@ interface LinkState {
 
 const RESOLVE_RETRY_MS = 150;
 const RESOLVE_TRIES = 3;
-const MAX_ADDRESSES_PER_HOST = 16;
 
 function v4Octets(a: string): number[] | undefined {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(a);
@@ -252,41 +252,9 @@ async function* run(subtype: string, opts: BrowserConfig): AsyncGenerator<Peer> 
         changed = true;
       }
     }
-    for (const rr of recs) {
-      if (rr.type === 'SRV') {
-        const st = instances.get(nameKey(rr.name));
-        if (!st) continue;
-        if (rr.ttl === 0) {
-          st.srv = undefined;
-          continue;
-        }
-        if (rr.data.port < 1 || rr.data.port > 65535) continue;
-        if (!st.srv || st.srv.port !== rr.data.port || nameKey(st.srv.target) !== nameKey(rr.data.target)) {
-          st.srv = { port: rr.data.port, target: rr.data.target.replace(/\.$/, '') };
-          changed = true;
-        }
-      }
-    }
+    if (applySrvRecords(recs, (key) => instances.get(key))) changed = true;
     // addresses only for the SRV targets of tracked instances (after the SRVs of this message)
-    let targets: Set<string> | undefined;
-    for (const rr of recs) {
-      if (rr.type === 'A' || rr.type === 'AAAA') {
-        const host = nameKey(rr.name);
-        let m = addresses.get(host);
-        if (rr.ttl === 0) {
-          m?.delete(rr.data.toLowerCase());
-          continue;
-        }
-        targets ??= new Set([...instances.values()].flatMap((st) => (st.srv ? [nameKey(st.srv.target)] : [])));
-        if (!targets.has(host) || !usablePeerAddress(rr.data, ls.link, fromLoopback)) continue;
-        if (!m) addresses.set(host, (m = new Map()));
-        if (!m.has(rr.data.toLowerCase()) && m.size < MAX_ADDRESSES_PER_HOST) {
-          m.set(rr.data.toLowerCase(), ls);
-          // only news when it resolves one of our instances (other hosts' announcements are not)
-          for (const st of instances.values()) if (st.srv && nameKey(st.srv.target) === host) changed = true;
-        }
-      }
-    }
+    if (applyAddressRecords(recs, instances.values(), addresses, ls, (a) => usablePeerAddress(a, ls.link, fromLoopback))) changed = true;
     if (!changed) return;
     news();
     const now = Date.now();

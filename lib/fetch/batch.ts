@@ -28,6 +28,7 @@
  */
 import { copyFile, rename, unlink } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
+import { setMaxListeners } from 'node:events';
 import { basename as pathBasename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
@@ -145,6 +146,8 @@ export class FetchBatch implements FetchBatchLike {
   readonly #peerLimits: SourceLimits;
   readonly #cdnLimits: SourceLimits;
   readonly #cdnCa: string | Buffer | undefined;
+  readonly #perPeer: number;
+  readonly #perCdnHost: number;
   /** undici's pools (the CDN; peers with peerPool), loaded at first use: a peer fetch never loads undici */
   #agents?: Promise<{ peer: Agent; cdn: Agent }>;
   readonly #peerSlots: HostSlots;
@@ -173,11 +176,18 @@ export class FetchBatch implements FetchBatchLike {
     this.#socketPath = opts.socketPath ?? resolvePaths().socketPath;
     this.#peerLimits = withLimits(PEER_LIMITS, opts.peerLimits);
     this.#cdnLimits = withLimits(CDN_LIMITS, opts.cdnLimits);
+    const perPeer = opts.connectionsPerPeer ?? 2;
+    const perCdnHost = opts.connectionsPerCdnHost ?? 8;
+    this.#perPeer = perPeer;
+    this.#perCdnHost = perCdnHost;
     this.#cdnCa = resolveCdnCa(opts.cdnCa);
-    this.#peerSlots = new HostSlots(opts.connectionsPerPeer ?? 2);
-    this.#cdnSlots = new HostSlots(opts.connectionsPerCdnHost ?? 8);
+    this.#peerSlots = new HostSlots(perPeer);
+    this.#cdnSlots = new HostSlots(perCdnHost);
     this.#publishSlots = new HostSlots(opts.publishConcurrency ?? 4);
     this.#signal = opts.signal ? AbortSignal.any([opts.signal, this.#ac.signal]) : this.#ac.signal;
+    // every queued and running file listens to the batch's signal: hundreds of listeners are the
+    // design, not a leak (Node warns on stderr past 10)
+    setMaxListeners(0, this.#signal);
   }
 
   /** The sha256 for `name` from a checksum file (SHA256SUMS …), over the batch's verified CDN pool. */
@@ -187,7 +197,10 @@ export class FetchBatch implements FetchBatchLike {
   }
 
   #pools(): Promise<{ peer: Agent; cdn: Agent }> {
-    this.#agents ??= import('./dispatchers.js').then((d) => ({ peer: d.peerAgent(this.#peerLimits), cdn: d.cdnAgent(this.#cdnLimits, this.#cdnCa) }));
+    this.#agents ??= import('./dispatchers.js').then((d) => ({
+      peer: d.peerAgent(this.#peerLimits, this.#perPeer),
+      cdn: d.cdnAgent(this.#cdnLimits, this.#cdnCa, this.#perCdnHost),
+    }));
     return this.#agents;
   }
 

@@ -12,28 +12,32 @@ import type { SourceLimits } from './limits.js';
 
 export { resolveCdnCa } from './cdn-ca.js';
 
-function agentOptions(limits: SourceLimits) {
+/**
+ * `connections` is per origin: it must be at least the downloads a batch runs at once against one
+ * host (its per-host slots), or undici queues the extra requests behind busy connections.
+ */
+function agentOptions(limits: SourceLimits, connections: number) {
   return {
     connectTimeout: limits.connectTimeoutMs,
     headersTimeout: limits.headersTimeoutMs,
     bodyTimeout: limits.bodyTimeoutMs,
     maxHeaderSize: limits.maxHeaderSize,
     keepAliveTimeout: 4_000,
-    connections: 4,
+    connections,
   };
 }
 
 /** For peers: self-signed certificates accepted; never use it for a CDN URL. */
-export function peerAgent(limits: SourceLimits): Agent {
+export function peerAgent(limits: SourceLimits, connections = 4): Agent {
   return new Agent({
-    ...agentOptions(limits),
+    ...agentOptions(limits, connections),
     connect: { rejectUnauthorized: false, timeout: limits.connectTimeoutMs },
   });
 }
 
 /** For the CDN: normal certificate verification (system roots + optional extra CAs). */
-export function cdnAgent(limits: SourceLimits, cdnCa?: string | Buffer): Agent {
+export function cdnAgent(limits: SourceLimits, cdnCa?: string | Buffer, connections = 8): Agent {
   const connect: Record<string, unknown> = { rejectUnauthorized: true, timeout: limits.connectTimeoutMs };
   if (cdnCa !== undefined) connect.ca = [...rootCertificates, cdnCa];
-  return new Agent({ ...agentOptions(limits), connect });
+  return new Agent({ ...agentOptions(limits, connections), connect });
 }

@@ -139,6 +139,8 @@ export class Herd {
   #channel?: ClaimChannel;
   #claim?: { id: string; kind: ClaimKind; others: number };
   #claiming?: Promise<void>;
+  /** turning our bid into a fetching claim (#win) */
+  #committing?: Promise<void>;
   #renewTimer?: NodeJS.Timeout;
   #lastProgress = 0;
   #verified = false;
@@ -196,7 +198,7 @@ export class Herd {
     this.#noteLocal(fetching, this.#claim ? [] : bids);
     if (this.#claim?.others) this.#localClaimer = true;
     if (d === 'win') {
-      await this.#commit(bids.length);
+      this.#win(bids.length);
       return;
     }
     if (d === 'go') return;
@@ -281,7 +283,7 @@ export class Herd {
       }
       const d = this.#decide(b2, f2);
       if (d === 'win' || d === 'go') {
-        if (d === 'win') await this.#commit(b2.length);
+        if (d === 'win') this.#win(b2.length);
         return;
       }
       await this.#withdraw();
@@ -305,8 +307,15 @@ export class Herd {
     const d = this.#o.daemon;
     if (!d || this.#claim || this.#closed) return;
     try {
-      this.#channel ??= await d.channel();
-      const r = await within(this.#channel.claim(this.#o.sha256, 'bid', this.#lease));
+      const channel = (this.#channel ??= await d.channel());
+      const placing = channel.claim(this.#o.sha256, 'bid', this.#lease);
+      const r = await within(placing).catch((err: unknown) => {
+        // too slow (a loaded daemon): should the claim still be made, it is nobody's — release it
+        // at once, or it would stand on the LAN as a bid until its lease lapsed, and this very
+        // fetch (seeing its own daemon bid) would wait for it
+        placing.then((late) => channel.releaseClaim(late.id), () => {}).catch(() => {});
+        throw err;
+      });
       if (this.#closed) {
         await this.#channel.releaseClaim(r.id).catch(() => {});
         return;
@@ -319,6 +328,14 @@ export class Herd {
       // no daemon, an old one without claims, or one not advertising: this fetch cannot bid
       this.#claim = undefined;
     }
+  }
+
+  /**
+   * We won: the download starts at once while our bid turns into a fetching claim (the others
+   * already wait for us: they saw our bid and picked the same winner).
+   */
+  #win(bidders: number): void {
+    this.#committing = this.#commit(bidders);
   }
 
   async #commit(bidders: number): Promise<void> {
@@ -336,6 +353,7 @@ export class Herd {
   }
 
   async #withdraw(): Promise<void> {
+    await this.#committing; // never throws; a release must not overtake the commit
     const c = this.#claim;
     this.#claim = undefined;
     if (this.#renewTimer) clearTimeout(this.#renewTimer);

@@ -163,20 +163,7 @@ export async function createLan(n: number, opts: LanOptions = {}): Promise<Lan> 
       await ip(['-n', ns, 'link', 'set', 'lo', 'up']);
       await ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
       await ip(['-n', ns, 'route', 'add', '224.0.0.0/4', 'dev', 'eth0']);
-      const host: LanHost = {
-        ns,
-        address,
-        exec: async (cmd, args = [], o = {}) => {
-          const r = await execa('ip', ['netns', 'exec', ns, cmd, ...args], { reject: false, ...o });
-          return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: r.exitCode };
-        },
-        spawn: (cmd, args = [], o = {}) => {
-          const child = execa('ip', ['netns', 'exec', ns, cmd, ...args], { reject: false, ...o }) as ResultPromise;
-          lan.children.add(child);
-          void child.catch(() => undefined).finally(() => lan.children.delete(child));
-          return child;
-        },
-      };
+      const host = lanHost(lan, ns, address);
       lan.hosts.push(host);
     }
   } catch (err) {

@@ -39,6 +39,7 @@ const PACKAGE = {
   mount: 'mount',
   openssl: 'openssl',
   python3: 'python3',
+  readlink: 'coreutils',
   rpmbuild: 'rpm',
   'python3-gi': 'python3-gi',
   script: 'bsdutils',

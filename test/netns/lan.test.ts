@@ -16,6 +16,7 @@ import { requires } from '../helpers/requires.js';
 import { startDaemon, passim, makeRoot, type TestDaemon } from '../helpers/daemon.js';
 import { MdnsHost, type HostEvent } from '../helpers/mdns-host-client.js';
 import { subtypeName } from '../../lib/discovery/names.js';
+import { eventually } from '../helpers/eventually.js';
 
 const skip = netnsSkip() || requires('openssl');
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -60,17 +61,6 @@ async function fetchOn(h: LanHost, name: string, hash: string, out: string, ...e
   else args.push('--socket', join(work, 'no-daemon.sock'));
   const r = await passim(args, { host: h, env });
   return { ...r, json: r.code === 0 ? JSON.parse(r.stdout) : undefined };
-}
-
-/** Polls a condition that the daemon settles asynchronously (a share is recorded after the response). */
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 function isGoodbyeFor(e: HostEvent, from: string, name: string): boolean {

@@ -15,6 +15,7 @@ import { startDaemon, passim, type TestDaemon } from '../helpers/daemon.js';
 import { MdnsHost, type HostEvent } from '../helpers/mdns-host-client.js';
 import { subtypeName } from '../../lib/discovery/names.js';
 import type { PeersReply } from '../../lib/control/api.js';
+import { eventually } from '../helpers/eventually.js';
 
 const skip = netnsSkip();
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -46,17 +47,6 @@ after(async () => {
 async function peersOn(h: LanHost, d: TestDaemon, hashes: string[]): Promise<PeersReply> {
   const r = await h.exec('curl', ['-s', '--unix-socket', d.socket, '-X', 'POST', '--data-binary', JSON.stringify({ hashes }), 'http://localhost/peers']);
   return JSON.parse(r.stdout) as PeersReply;
-}
-
-/** Polls B's cache (a packet B has received changes it; nothing outside the daemon can wait on that). */
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Queries B sent asking for the hash's subtype, among captured events since `since`. */

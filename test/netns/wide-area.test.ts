@@ -18,6 +18,7 @@ import { startDaemon, passim, makeRoot, type TestDaemon } from '../helpers/daemo
 import { dig, startNamed, type Named } from '../helpers/named.js';
 import { requires } from '../helpers/requires.js';
 import { subtypeNameIn } from '../../lib/discovery/wide-area/records.js';
+import { eventually } from '../helpers/eventually.js';
 
 const skip = netnsSkip() || requires('named', 'dig', 'openssl');
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -69,17 +70,6 @@ async function dump(h: LanHost, d: TestDaemon) {
   const r = await passim(['dump', '--json', '--socket', d.socket], { host: h });
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout) as { status: { name: string; wideArea?: { state: string; pending: number; items: number; lastUpdate?: string; lastError?: string; instance: string; host: string } }; items: Array<{ hash: string }> };
-}
-
-/** Polls a state that settles asynchronously (the zone after an update is acknowledged). */
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Waits until the daemon's registrar has nothing pending and reports a registered state. */

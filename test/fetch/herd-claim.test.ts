@@ -1,0 +1,61 @@
+/**
+ * Herd claims through a slow daemon (lib/fetch/herd.ts): a claim the daemon makes after the fetch
+ * stopped waiting for it must not stand on the LAN as a stray bid.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Herd, type ClaimChannel } from '../../lib/fetch/herd.js';
+import type { Browse } from '../../lib/discovery/types.js';
+
+const HASH = 'ab'.repeat(32);
+
+/** A browse that finds nothing: it ends when its window does (or at once when aborted). */
+const emptyBrowse: Browse = (_h, opts) => ({
+  async *[Symbol.asyncIterator]() {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, Math.min(opts?.timeoutMs ?? 50, 50));
+      opts?.signal?.addEventListener('abort', () => {
+        clearTimeout(t);
+        resolve();
+      }, { once: true });
+    });
+  },
+});
+
+describe('Herd claims', () => {
+  it('a bid the daemon makes after the 2 s control timeout is released, and the fetch goes on without it', async () => {
+    const released: string[] = [];
+    let lateMade!: () => void;
+    const made = new Promise<void>((r) => { lateMade = r; });
+    const channel: ClaimChannel = {
+      // the daemon answers only after the fetch's control timeout (2000 ms)
+      claim: () => new Promise((resolve) => setTimeout(() => {
+        resolve({ id: 'late-1', others: 0 });
+        lateMade();
+      }, 2300)),
+      renewClaim: async (id) => ({ id, others: 0 }),
+      releaseClaim: async (id) => {
+        released.push(id);
+        return { released: true };
+      },
+    };
+    const herd = new Herd({
+      sha256: HASH,
+      name: 'f.bin',
+      browse: emptyBrowse,
+      daemon: { instance: 'Passim-SELF', channel: async () => channel },
+      canBid: true,
+      windowMs: 20,
+      waitMs: 10_000,
+    });
+    herd.start();
+    const sources = [];
+    for await (const s of herd.sources(new Set())) sources.push(s);
+    // no claim was placed in time and nobody else bid: straight to the CDN (nothing yielded)
+    assert.deepEqual(sources, []);
+    await made;
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(released, ['late-1'], 'the late claim is released at once');
+    await herd.close();
+  });
+});
