@@ -159,6 +159,7 @@ export class FetchBatch implements FetchBatchLike {
   readonly #signal: AbortSignal;
   #daemon?: Promise<DaemonView | undefined>;
   #control?: ControlClient;
+  #claimsReady?: Promise<void>;
   #daemonGone = false;
   #session?: Promise<MdnsSession>;
   #finders?: Promise<BrowseMany[]>;
@@ -331,6 +332,8 @@ export class FetchBatch implements FetchBatchLike {
     // the mDNS session opens while the daemon is asked (most fetches need it, for peers or the herd)
     if (this.#o.peers !== false) this.#finderList().catch(() => {});
     const daemon = await this.#localDaemon();
+    // a herd bids through the daemon: load what claims need now, not when the window is running
+    if (daemon && this.#o.herd !== false && this.#o.peers !== false) this.#claimsReady ??= this.#controlClient().then((c) => c.prepareClaims()).catch(() => {});
     if (this.#o.peers === false) return round;
     const hashes = [...new Set(jobs.filter((j) => !daemon?.items.has(j.sha256)).map((j) => j.sha256))];
     if (!hashes.length) return round;
@@ -517,6 +520,7 @@ export class FetchBatch implements FetchBatchLike {
     const claimBrowse = o.claimBrowse ?? (injected ? undefined : (await this.#mdns()).browse);
     if (!claimBrowse) return undefined;
     const { sha256, name } = job;
+    await this.#claimsReady;
     const socketPath = this.#socketPath;
     const localTimeout = o.localTimeoutMs;
     const channel = async (): Promise<ClaimChannel> => {

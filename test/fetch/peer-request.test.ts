@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { parseHead, peerRequest, type PeerResponse } from '../../lib/fetch/peer-request.js';
 import { SourceError } from '../../lib/fetch/source-error.js';
-import { head, makeCert, respond, startServer, trailingGarbage, type Handler, type KeyCert, type TestServer } from './helpers.js';
+import { head, makeCert, refused, respond, startServer, trailingGarbage, type Handler, type KeyCert, type TestServer } from './helpers.js';
 
 let kc: KeyCert;
 const servers: TestServer[] = [];
@@ -41,16 +41,6 @@ function readAll(r: PeerResponse): Promise<Buffer> {
     r.body.once('end', () => resolve(Buffer.concat(chunks)));
     r.body.once('error', reject);
   });
-}
-
-async function refused(p: Promise<unknown>): Promise<SourceError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof SourceError, `expected a SourceError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('the request succeeded');
 }
 
 describe('parseHead', () => {

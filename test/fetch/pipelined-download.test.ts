@@ -16,7 +16,7 @@ import { SourceError, verifiedDownload } from '../../lib/fetch/verified-download
 import { acquireHashWriter, BATCH_SIZE, HashWriterError, MAX_BATCHES, WORKER_MIN_SIZE, type HashingSink } from '../../lib/fetch/hash-writer.js';
 import { InlineHashWriter } from '../../lib/fetch/inline-hash-writer.js';
 import {
-  head, honest, liar, makeCert, noLength, rmDir, sha256, shortBody, startServer, tempDir, tempFilesIn,
+  head, honest, liar, makeCert, noLength, refused, rmDir, sha256, shortBody, startServer, tempDir, tempFilesIn,
   type Handler, type KeyCert, type TestServer,
 } from './helpers.js';
 
@@ -83,16 +83,6 @@ async function download(via: Via, url: string, d: string, o: { limits?: Partial<
   } finally {
     await agent?.destroy();
   }
-}
-
-async function refused(p: Promise<unknown>): Promise<SourceError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof SourceError, `expected a SourceError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('the download succeeded');
 }
 
 before(async () => {
