@@ -6,15 +6,17 @@
  * `passim dump` against it, and the mDNS answer for one hash (random items) from another host.
  * One extra start runs under `node --cpu-prof` and its profile is summarised.
  * First, a static dir of as many files: first and second start, to the HTTP index and to every
- * item advertised (staticStarts below).
+ * item advertised, and upstream passimd's first start on the same files when it is built here
+ * (staticStarts below).
  */
 import { join } from 'node:path';
-import { mkdir as mkdirP, readdir as readdirP } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cp, mkdir as mkdirP, readFile, readdir as readdirP, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { LanHost } from '../../test/helpers/netns.js';
 import type { Ctx } from '../lib/context.js';
 import { buildStaticDir, buildStore } from '../lib/files.js';
-import { BIN, ROOT, passim, run } from '../lib/proc.js';
+import { BIN, ROOT, passim, run, sleep } from '../lib/proc.js';
 import { summarise } from '../lib/cpuprofile.js';
 import { fmtMs, median, percentile } from '../lib/stats.js';
 import type { Row } from '../lib/table.js';
@@ -55,55 +57,120 @@ async function startTimed(host: LanHost, root: string, nodeArgs: string[] = []):
   return { times, socket, stop: async () => { child.kill('SIGTERM'); await child; } };
 }
 
-/** Upstream passimd, 10,000-file static dir, first start → last item browsable by another host's Avahi (issue 10). */
+/** Upstream passimd, 10,000-file static dir, first start → last item browsable by another host's Avahi (issue 10): used when upstream is not built here. */
 const UPSTREAM_STATIC_ADVERTISED_MS = 10_100;
+const UPSTREAM_READY = '/work/upstream/READY';
+const UPSTREAM_RUNNER = '/work/upstream/run-passimd-in-netns.sh';
+
+interface Waiter { lines: Promise<Array<Record<string, number>>> }
+
+/**
+ * bench/lib/wait-served.ts in `host` (see there); resolves once it is loaded and listening, so the
+ * daemon started next is timed from a moment the waiter already watches.
+ */
+async function startWaiter(host: LanHost, o: { url?: string; hashes?: string[] }): Promise<Waiter> {
+  const child = host.spawn(process.execPath, ['--import', 'tsx', 'bench/lib/wait-served.ts', JSON.stringify({ ...o, timeoutMs: 120_000 })],
+    { cwd: ROOT, buffer: false, stdin: 'ignore', reject: false, timeout: 150_000 });
+  const got: Array<Record<string, number>> = [];
+  let up!: () => void;
+  const isUp = new Promise<void>((r) => { up = r; });
+  createInterface({ input: child.stdout! }).on('line', (l) => {
+    const j = JSON.parse(l) as Record<string, number>;
+    if (j.up) up();
+    else got.push(j);
+  });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const done = child.then(() => got);
+  await Promise.race([isUp, done.then(() => { throw new Error(`wait-served exited before it was up: ${err.slice(-300)}`); })]);
+  return { lines: done };
+}
+
+const pick = (lines: Array<Record<string, number>>, k: string) => lines.find((l) => k in l) ?? {};
+
+/**
+ * Upstream passimd (its own Avahi and system bus, /work/upstream/run-passimd-in-netns.sh) in host
+ * U with a copy of the static dir (no checksum xattrs): from passimd's spawn (the runner's Avahi
+ * up) to every hash of the sample found on mDNS from host B, as for ours.
+ */
+async function upstreamStatic(ctx: Ctx, U: LanHost, B: LanHost, dir: string, count: number, sample: string[]): Promise<{ advertised: number; found: number } | undefined> {
+  if (!existsSync(UPSTREAM_READY) || !existsSync(UPSTREAM_RUNNER)) return undefined;
+  const st = join(ctx.work, 'upstream-static');
+  await mkdirP(join(st, 'etc', 'passim.d'), { recursive: true });
+  await writeFile(join(st, 'etc', 'passim.conf'), '[daemon]\nMaxItemSize=4294967296\n');
+  await writeFile(join(st, 'etc', 'passim.d', 'bench.conf'), `[passim]\nPath=${dir}\n`);
+  // Avahi takes 32 records per entry group unless told otherwise ("Too many entries"): the runner,
+  // with that limit raised for this many subtypes, as a temp copy
+  const runner = join(ctx.work, 'run-passimd-static.sh');
+  const text = await readFile(UPSTREAM_RUNNER, 'utf8');
+  if (!text.includes('[server]\n')) throw new Error(`${UPSTREAM_RUNNER}: no [server] section to raise Avahi's entry limit in`);
+  await writeFile(runner, text.replace('[server]\n', `[server]\nentries-per-entry-group-max=${sample.length + count + 16}\n`));
+  const w = await startWaiter(B, { hashes: sample });
+  const child = U.spawn('sh', [runner, U.ns, st], { buffer: false, stdin: 'ignore', reject: false });
+  child.stdout!.resume();
+  child.stderr!.resume();
+  // the runner starts passimd right after its Avahi logs this
+  let t0 = 0;
+  for (const deadline = Date.now() + 30_000; !t0 && Date.now() < deadline; await sleep(5)) {
+    const log = await readFile(join(st, 'avahi', 'log'), 'utf8').catch(() => '');
+    if (log.includes('Server startup complete')) t0 = Date.now();
+  }
+  try {
+    if (!t0) throw new Error('upstream: its Avahi did not start in 30 s');
+    const m = pick(await w.lines, 'advertised');
+    return { advertised: m.advertised! - t0, found: m.found ?? 0 };
+  } finally {
+    child.kill('SIGTERM');
+    await child;
+  }
+}
 
 /**
  * A static dir of `count` small files, first start (nothing cached: every file hashed) and second
  * start (hashes from the user.checksum.sha256 cache): from spawn to the HTTP index answering on
  * loopback (a poller in A), to `ready`, to every hash known (the daemon's log), and to all of a
  * sample of hashes (the last five in name order and 15 spread over the rest) found on mDNS by
- * passim's browser on host B.
+ * passim's browser on host B. Upstream passimd's first start on a copy of the dir, in host U.
  */
-async function staticStarts(ctx: Ctx, A: LanHost, B: LanHost, count: number): Promise<Row[]> {
+async function staticStarts(ctx: Ctx, A: LanHost, B: LanHost, U: LanHost, count: number): Promise<Row[]> {
   const root = await ctx.makeRoot();
   let t = performance.now();
   const hashes = buildStaticDir(root, count);
-  ctx.log(`  built a static dir of ${count} files in ${Math.round(performance.now() - t)} ms`);
+  const upDir = join(root, 'static-upstream');
+  await cp(join(root, 'static'), upDir, { recursive: true }); // no xattrs: upstream hashes every file too
+  ctx.log(`  built a static dir of ${count} files (and a copy for upstream) in ${Math.round(performance.now() - t)} ms`);
   const sample = [...hashes.slice(-5), ...Array.from({ length: 15 }, (_, i) => hashes[Math.floor((i * (count - 5)) / 15)]!)];
   const starts: Array<{ http: number; ready: number; known: number; advertised: number; found: number }> = [];
   for (const which of ['first', 'second']) {
-    const job = (host: LanHost, o: object) =>
-      run(process.execPath, ['--import', 'tsx', 'bench/lib/wait-served.ts', JSON.stringify({ ...o, timeoutMs: 120_000 })], { ns: host.ns, timeoutMs: 150_000 });
-    const httpWait = job(A, { url: 'https://127.0.0.1:27500/' });
-    const mdnsWait = job(B, { hashes: sample });
-    await new Promise((r) => setTimeout(r, 300)); // the waiters are up (node start) before the daemon
+    const [httpWait, mdnsWait] = await Promise.all([startWaiter(A, { url: 'https://127.0.0.1:27500/' }), startWaiter(B, { hashes: sample })]);
     const t0 = Date.now();
     const d = await startTimed(A, root);
-    const [h, m] = await Promise.all([httpWait, mdnsWait]);
-    const line = (r: { stdout: string }, k: string) => JSON.parse(r.stdout.split('\n').find((l) => l.includes(`"${k}"`)) ?? '{}') as Record<string, number>;
-    const hj = line(h, 'http');
-    const mj = line(m, 'advertised');
+    const [h, m] = await Promise.all([httpWait.lines, mdnsWait.lines]);
+    const hj = pick(h, 'http');
+    const mj = pick(m, 'advertised');
     const deadline = Date.now() + 120_000;
     while (d.times.static === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     await d.stop();
-    const s = { http: hj.http - t0, ready: d.times.ready ?? NaN, known: d.times.static ?? NaN, advertised: mj.advertised - t0, found: mj.found ?? 0 };
+    const s = { http: hj.http! - t0, ready: d.times.ready ?? NaN, known: d.times.static ?? NaN, advertised: mj.advertised! - t0, found: mj.found ?? 0 };
     starts.push(s);
     ctx.log(`  static dir, ${which} start: HTTP index ${Math.round(s.http)} ms, ready ${Math.round(s.ready)} ms, all hashed ${Math.round(s.known)} ms, sample advertised ${Math.round(s.advertised)} ms (${s.found}/${sample.length})`);
   }
+  const up = await upstreamStatic(ctx, U, B, upDir, count, sample);
+  if (up) ctx.log(`  upstream passimd, first start: sample advertised ${Math.round(up.advertised)} ms (${up.found}/${sample.length})`);
+  else ctx.log(`  ${UPSTREAM_READY} missing: upstream is the issue's ${UPSTREAM_STATIC_ADVERTISED_MS} ms`);
   const [first, second] = starts as [typeof starts[0], typeof starts[0]];
-  const upstream = UPSTREAM_STATIC_ADVERTISED_MS * (count / 10_000);
+  const upstream = up && up.found === sample.length ? up.advertised : UPSTREAM_STATIC_ADVERTISED_MS * (count / 10_000);
   const all = (s: typeof first) => Math.max(s.known, s.advertised);
   return [
     {
       group: name,
       measure: `${count}-file static dir, first start (nothing cached): spawn → HTTP index / all advertised`,
       value: `index ${fmtMs(first.http)}, ready ${fmtMs(first.ready)}, all hashed ${fmtMs(first.known)}, sample of ${sample.length} on mDNS ${fmtMs(first.advertised)}`,
-      baseline: `upstream ${fmtMs(upstream)} to last item browsable (issue 10, same machine)`,
+      baseline: up ? `upstream ${fmtMs(up.advertised)} to the sample on mDNS (${up.found}/${sample.length}, this run)` : `upstream ${fmtMs(upstream)} to last item browsable (issue 10)`,
       ratio: `${(all(first) / upstream).toFixed(2)}×`,
       target: 'index ≤ 1.0 s; all advertised ≤ 0.5× upstream',
       met: first.found === sample.length && first.http <= 1000 && all(first) <= 0.5 * upstream,
-      data: { count, first, sample: sample.length },
+      data: { count, first, sample: sample.length, upstream: up },
     },
     {
       group: name,
@@ -120,9 +187,9 @@ async function staticStarts(ctx: Ctx, A: LanHost, B: LanHost, count: number): Pr
 
 export async function measure(ctx: Ctx): Promise<Row[]> {
   const count = ctx.quick ? 2000 : 10_000;
-  const lan = await ctx.lan(2);
-  const [A, B] = lan.hosts as [LanHost, LanHost];
-  const staticRows = await staticStarts(ctx, A, B, count);
+  const lan = await ctx.lan(3);
+  const [A, B, U] = lan.hosts as [LanHost, LanHost, LanHost];
+  const staticRows = await staticStarts(ctx, A, B, U, count);
   if (process.env.BENCH_STATIC_ONLY) return staticRows;
   const root = await ctx.makeRoot();
   await mkdirP(join(root, 'state', 'data'), { recursive: true });

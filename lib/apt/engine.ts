@@ -22,5 +22,6 @@ export type EngineFactory = (o: EngineOptions) => Promise<FetchBatchLike>;
 
 export const createEngine: EngineFactory = async (o) => {
   const { FetchBatch } = await import('../fetch/batch.js');
-  return new FetchBatch({ cmdline: o.cmdline, socketPath: o.socketPath, signal: o.signal, publish: o.publish });
+  // apt sends many files: peer connections kept alive across them (peerPool), as for `fetch --from`
+  return new FetchBatch({ cmdline: o.cmdline, socketPath: o.socketPath, signal: o.signal, publish: o.publish, peerPool: true });
 };

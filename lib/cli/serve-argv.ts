@@ -9,13 +9,11 @@
  * to the full parser (lib/cli/main.ts), which prints the help or the usage error exactly as before.
  * So help, errors and every flag behave identically; only the happy path is parsed here.
  */
-import { parseArgs } from 'node:util';
 import type { ServeArgs } from './serve-run.js';
+import { GLOBAL_OPTIONS, plainArgv, plainInt } from './plain-argv.js';
 
 const OPTIONS = {
-  json: { type: 'boolean' },
-  quiet: { type: 'boolean', short: 'q' },
-  verbose: { type: 'boolean', short: 'v' },
+  ...GLOBAL_OPTIONS,
   port: { type: 'string' },
   bind: { type: 'string', multiple: true },
   'localhost-only': { type: 'boolean' },
@@ -30,37 +28,13 @@ const OPTIONS = {
   'instance-name': { type: 'string' },
 } as const;
 
-const REPEATABLE = new Set(['bind', 'interface']);
-
 /** The serve flags of a plain `passim [globals] serve [flags]`, or undefined: use the full parser. */
 export function parseServeArgv(argv: readonly string[]): ServeArgs | undefined {
-  if (!argv.includes('serve') || argv.includes('--')) return undefined;
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: true, tokens: true });
-  } catch {
-    return undefined;
-  }
-  if (parsed.positionals.length !== 1 || parsed.positionals[0] !== 'serve') return undefined;
-  const seen = new Set<string>();
-  const args = new Set<number>();
-  for (const t of parsed.tokens) {
-    if (t.kind !== 'option') continue;
-    // short flags only as themselves (-q, -v), never grouped (-qv: two tokens from one arg)
-    if (args.has(t.index)) return undefined;
-    args.add(t.index);
-    // each non-repeatable flag once
-    const name = t.name === 'no-dbus' ? 'dbus' : t.name;
-    if (seen.has(name) && !REPEATABLE.has(name)) return undefined;
-    seen.add(name);
-    if (t.value !== undefined && t.value === '') return undefined;
-  }
-  const v = parsed.values;
-  let port: number | undefined;
-  if (v.port !== undefined) {
-    if (!/^(0|[1-9]\d{0,4})$/.test(v.port)) return undefined;
-    port = Number(v.port);
-  }
+  const p = plainArgv(argv, 'serve', OPTIONS, { repeatable: ['bind', 'interface'], negations: { 'no-dbus': 'dbus' }, maxArgs: 0 });
+  if (!p) return undefined;
+  const v = p.values;
+  const port = plainInt(v.port);
+  if (port !== undefined && !(port <= 99_999)) return undefined;
   return {
     json: v.json,
     quiet: v.quiet,

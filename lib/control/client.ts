@@ -269,11 +269,13 @@ export class ControlClient {
     return json as T;
   }
 
-  /** A request on the one persistent connection that carries claims. */
-  private async callPersistent<T>(method: string, path: string): Promise<T> {
-    if (!this.claimClient) {
-      const { Client: UndiciClient } = await import('undici');
-      this.claimClient = new UndiciClient('http://localhost', {
+  /**
+   * Loads what claims need (undici) ahead of the first one: a herd's bid must go out within its
+   * discovery window, and loading undici takes hundreds of ms on a busy machine.
+   */
+  prepareClaims(): Promise<void> {
+    this.claimsReady ??= import('undici').then(({ Client: UndiciClient }) => {
+      this.claimClient ??= new UndiciClient('http://localhost', {
         socketPath: this.socketPath,
         connectTimeout: 5000,
         headersTimeout: 0,
@@ -281,7 +283,16 @@ export class ControlClient {
         // a batch claims many hashes at once: pipelined, they cost one round trip, not one each
         pipelining: 16,
       });
-    }
+    });
+    return this.claimsReady;
+  }
+
+  private claimsReady?: Promise<void>;
+
+  /** A request on the one persistent connection that carries claims. */
+  private async callPersistent<T>(method: string, path: string): Promise<T> {
+    await this.prepareClaims();
+    if (!this.claimClient) throw new PassimError('no claim connection');
     let res;
     try {
       res = await this.claimClient.request({

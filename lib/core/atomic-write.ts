@@ -1,5 +1,5 @@
 /** Crash-safe small-file writes: temp file in the same dir, fsync, rename, fsync the dir. */
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -66,4 +66,19 @@ export async function writeFileAtomic(path: string, data: string | Buffer, mode 
 
 export function isAtomicTempName(name: string): boolean {
   return name.startsWith('.tmp-');
+}
+
+/** A crash during writeFileAtomic(path) leaves its temp file (`.tmp-<name>-…`) next to it: deletes those. */
+export async function removeAtomicTemps(path: string): Promise<void> {
+  const dir = dirname(path);
+  const prefix = `.tmp-${basename(path)}-`;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (name.startsWith(prefix)) await unlink(join(dir, name)).catch(() => {});
+  }
 }

@@ -43,6 +43,8 @@ export function statePaths(stateDir: string) {
     tlsCert: join(stateDir, 'tls', 'cert.pem'),
     lockFile: join(stateDir, 'passim.lock'),
     sharesFile: join(stateDir, 'shares.json'),
+    /** static-dir checksums by path and size:mtime (lib/store/checksum-file.ts) */
+    staticChecksums: join(stateDir, 'static-checksums.json'),
   };
 }
 

@@ -19,6 +19,7 @@ import type { PeersReply, StatusReply } from '../control/api.js';
 import type { ItemInfo } from '../store/types.js';
 import type { DaemonConfig } from '../core/config.js';
 import { WideArea, WIDE_AREA_KEYS } from './wide-area.js';
+import { collectGarbage } from './v8-flags.js';
 import type { Peer, PeerVia } from '../discovery/types.js';
 import { WIDE_AREA_TTL } from '../discovery/wide-area/records.js';
 
@@ -199,7 +200,9 @@ export class Daemon {
       });
 
       // listening (HTTPS, control socket): now the static dirs may take the CPU
-      store.startStaticScan();
+      // once it is over, its transient objects go (promoted by the small young generation, they
+      // would stay in RSS until V8's next full collection)
+      store.startStaticScan(() => { if (store.size) collectGarbage(); });
 
       if (this.hooks.dbus !== false) {
         // loaded only when wanted: dbus-next and its native fd helper cost memory and start time

@@ -43,8 +43,7 @@ import { withTimeout } from '../core/with-timeout.js';
 import type { Browse, BrowseMany, Peer } from '../discovery/types.js';
 import type { MdnsSession } from '../discovery/browse-many.js';
 import type { BatchEntry, FetchBatchLike } from './batch-api.js';
-import { fetchChecksum } from './checksum-file.js';
-import { cdnAgent, peerAgent, resolveCdnCa } from './dispatchers.js';
+import { resolveCdnCa } from './cdn-ca.js';
 import { Herd, type ClaimChannel } from './herd.js';
 import { HostSlots, hostKey } from './host-slots.js';
 import { CDN_LIMITS, PEER_LIMITS, withLimits, type SourceLimits } from './limits.js';
@@ -96,6 +95,11 @@ export interface BatchOptions {
   cdnCa?: string | Buffer;
   peerLimits?: Partial<SourceLimits>;
   cdnLimits?: Partial<SourceLimits>;
+  /**
+   * peers through an undici pool that keeps connections alive across downloads, instead of a plain
+   * TLS socket per download (peer-request.ts, the default: a quarter of the CPU per byte)
+   */
+  peerPool?: boolean;
   /** downloads at once from one peer (default 2) */
   connectionsPerPeer?: number;
   /** downloads at once from one mirror/CDN host (default 8) */
@@ -154,8 +158,11 @@ export class FetchBatch implements FetchBatchLike {
   readonly #socketPath: string;
   readonly #peerLimits: SourceLimits;
   readonly #cdnLimits: SourceLimits;
-  readonly #peerAgent: Agent;
-  readonly #cdnAgent: Agent;
+  readonly #cdnCa: string | Buffer | undefined;
+  readonly #perPeer: number;
+  readonly #perCdnHost: number;
+  /** undici's pools (the CDN; peers with peerPool), loaded at first use: a peer fetch never loads undici */
+  #agents?: Promise<{ peer: Agent; cdn: Agent }>;
   readonly #peerSlots: HostSlots;
   readonly #cdnSlots: HostSlots;
   readonly #publishSlots: HostSlots;
@@ -165,6 +172,7 @@ export class FetchBatch implements FetchBatchLike {
   readonly #signal: AbortSignal;
   #daemon?: Promise<DaemonView | undefined>;
   #control?: ControlClient;
+  #claimsReady?: Promise<void>;
   #daemonGone = false;
   #session?: Promise<MdnsSession>;
   #finders?: Promise<BrowseMany[]>;
@@ -188,8 +196,9 @@ export class FetchBatch implements FetchBatchLike {
     this.#cdnLimits = withLimits(CDN_LIMITS, opts.cdnLimits);
     const perPeer = opts.connectionsPerPeer ?? 2;
     const perCdnHost = opts.connectionsPerCdnHost ?? 8;
-    this.#peerAgent = peerAgent(this.#peerLimits, perPeer);
-    this.#cdnAgent = cdnAgent(this.#cdnLimits, resolveCdnCa(opts.cdnCa), perCdnHost);
+    this.#perPeer = perPeer;
+    this.#perCdnHost = perCdnHost;
+    this.#cdnCa = resolveCdnCa(opts.cdnCa);
     this.#peerSlots = new HostSlots(perPeer);
     this.#cdnSlots = new HostSlots(perCdnHost);
     this.#publishSlots = new HostSlots(opts.publishConcurrency ?? 4);
@@ -200,8 +209,17 @@ export class FetchBatch implements FetchBatchLike {
   }
 
   /** The sha256 for `name` from a checksum file (SHA256SUMS …), over the batch's verified CDN pool. */
-  checksum(url: string, name: string): Promise<string> {
-    return fetchChecksum(url, name, { dispatcher: this.#cdnAgent, signal: this.#signal });
+  async checksum(url: string, name: string): Promise<string> {
+    const [{ fetchChecksum }, { cdn }] = await Promise.all([import('./checksum-file.js'), this.#pools()]);
+    return fetchChecksum(url, name, { dispatcher: cdn, signal: this.#signal });
+  }
+
+  #pools(): Promise<{ peer: Agent; cdn: Agent }> {
+    this.#agents ??= import('./dispatchers.js').then((d) => ({
+      peer: d.peerAgent(this.#peerLimits, this.#perPeer),
+      cdn: d.cdnAgent(this.#cdnLimits, this.#cdnCa, this.#perCdnHost),
+    }));
+    return this.#agents;
   }
 
   add(entry: BatchEntry): Promise<FetchResult> {
@@ -328,7 +346,11 @@ export class FetchBatch implements FetchBatchLike {
 
   async #round(jobs: Job[]): Promise<Round> {
     const round: Round = { queues: new Map(), cached: new Set() };
+    // the mDNS session opens while the daemon is asked (most fetches need it, for peers or the herd)
+    if (this.#o.peers !== false) this.#finderList().catch(() => {});
     const daemon = await this.#localDaemon();
+    // a herd bids through the daemon: load what claims need now, not when the window is running
+    if (daemon && this.#o.herd !== false && this.#o.peers !== false) this.#claimsReady ??= this.#controlClient().then((c) => c.prepareClaims()).catch(() => {});
     if (this.#o.peers === false) return round;
     const hashes = [...new Set(jobs.filter((j) => !daemon?.items.has(j.sha256)).map((j) => j.sha256))];
     if (!hashes.length) return round;
@@ -424,10 +446,11 @@ export class FetchBatch implements FetchBatchLike {
         if (isCdn) herd?.progress();
         try {
           const slots = isCdn ? this.#cdnSlots : this.#peerSlots;
+          const dispatcher = isCdn ? (await this.#pools()).cdn : o.peerPool ? (await this.#pools()).peer : 'peer';
           let flushing = false;
           const running = slots.run(hostKey(src.url), (release) => verifiedDownload({
             url: src.url,
-            dispatcher: isCdn ? this.#cdnAgent : this.#peerAgent,
+            dispatcher,
             expectedSha256: sha256,
             expectedSize: src.expectedSize,
             dir: out.dir,
@@ -535,6 +558,7 @@ export class FetchBatch implements FetchBatchLike {
     const claimBrowse = o.claimBrowse ?? (injected ? undefined : (await this.#mdns()).browse);
     if (!claimBrowse) return undefined;
     const { sha256, name } = job;
+    await this.#claimsReady;
     const socketPath = this.#socketPath;
     const localTimeout = o.localTimeoutMs;
     const channel = async (): Promise<ClaimChannel> => {
@@ -605,7 +629,8 @@ export class FetchBatch implements FetchBatchLike {
     const session = await this.#session?.catch(() => undefined);
     await session?.close();
     await this.#control?.destroy().catch(() => {});
-    await Promise.all([this.#peerAgent, this.#cdnAgent].map((a) => a.destroy().catch(() => {})));
+    const pools = await this.#agents?.catch(() => undefined);
+    if (pools) await Promise.all([pools.peer, pools.cdn].map((a) => a.destroy().catch(() => {})));
   }
 }
 

@@ -6,11 +6,11 @@
  *   optionally, extra CA certificates (`cdnCa`, or the PEM file named by env PASSIM_CDN_CA;
  *   Node's own NODE_EXTRA_CA_CERTS works as well).
  */
-import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { Agent } from 'undici';
-import { PassimError } from '../core/errors.js';
 import type { SourceLimits } from './limits.js';
+
+export { resolveCdnCa } from './cdn-ca.js';
 
 /**
  * `connections` is per origin: it must be at least the downloads a batch runs at once against one
@@ -33,18 +33,6 @@ export function peerAgent(limits: SourceLimits, connections = 4): Agent {
     ...agentOptions(limits, connections),
     connect: { rejectUnauthorized: false, timeout: limits.connectTimeoutMs },
   });
-}
-
-/** Extra CA certificates for the CDN: the given PEM, else the file named by PASSIM_CDN_CA. */
-export function resolveCdnCa(cdnCa?: string | Buffer, env: NodeJS.ProcessEnv = process.env): string | Buffer | undefined {
-  if (cdnCa !== undefined && cdnCa !== '') return cdnCa;
-  const file = env.PASSIM_CDN_CA;
-  if (!file) return undefined;
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    throw new PassimError(`cannot read PASSIM_CDN_CA ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
 }
 
 /** For the CDN: normal certificate verification (system roots + optional extra CAs). */

@@ -9,6 +9,7 @@
  * hash, the peers that get it meanwhile (or nothing, once it is time to go to the CDN after all);
  * and after 3 failed, one more look for a peer that has it by now.
  */
+import { lstat } from 'node:fs/promises';
 import type { ControlClient } from '../control/client.js';
 import { withTimeout } from '../core/with-timeout.js';
 import type { Peer } from '../discovery/types.js';
@@ -46,6 +47,8 @@ export interface DaemonView {
 export async function probeDaemon(socketPath: string, timeoutMs = 2000): Promise<DaemonView | undefined> {
   let client: ControlClient | undefined;
   try {
+    // no socket file, no daemon: no need to load the HTTP client to hear ENOENT from it
+    if (!(await lstat(socketPath).catch(() => undefined))) return undefined;
     const { ControlClient } = await import('../control/client.js');
     client = new ControlClient(socketPath);
     const c = client;

@@ -79,14 +79,11 @@ export class ChecksumPool {
   }
 
   /**
-   * Stats `names` in `dir` and hashes the regular files of at most one read chunk (`known`: the
-   * hash already known for a name at a stamp, used when the stamp still matches). Bigger files
+   * Stats `names` in `dir` and hashes the regular files of at most one read chunk. Bigger files
    * come back without a hash: ask checksum() for each.
    */
-  async list(dir: string, names: string[], known: Record<string, { stamp: string; sha256: string }>): Promise<ListedFile[]> {
-    // pending counts the files whose hash is not known yet: a rescan of known files adds none
-    const unknown = names.length - Object.keys(known).length;
-    const a = await this.submit({ id: this.nextId++, kind: 'list', dir, names, known }, unknown, false);
+  async list(dir: string, names: string[]): Promise<ListedFile[]> {
+    const a = await this.submit({ id: this.nextId++, kind: 'list', dir, names }, names.length, false);
     return (a as { files: ListedFile[] }).files;
   }
 

@@ -1,20 +1,20 @@
 /**
  * A checksum worker thread (started by checksum-pool.ts). Two kinds of job, answered in order:
  *  - `file`: `{ path, size, mtimeNs }` → `{ sha256, cached }` (a big file, hashed alone);
- *  - `list`: a static dir and a batch of names, with the hash the daemon already knows for each
- *    stamp (`known`) → for each regular file its stat data and, for files of at most one read
- *    chunk, its hash (known, else the xattr cache, else hashed); bigger files come back without one,
+ *  - `list`: a static dir and a batch of names → for each regular file its stat data and, for
+ *    files of at most one read chunk, its hash (the xattr cache, else hashed); bigger files come back without one,
  *    for the daemon to send as `file` jobs, so they never hold up a batch.
  * Hashing is the store's own code (static-checksum.ts): blocking xattr calls and reads, one reused buffer.
  */
+import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { HASH_CHUNK } from '../core/sha256.js';
-import { staticChecksum, stampString } from './static-checksum.js';
+import { staticChecksum } from './static-checksum.js';
 import { statStaticFile, type StaticFile } from './static-scan.js';
 
 export type ChecksumJob =
   | { id: number; kind: 'file'; path: string; size: number; mtimeNs: string }
-  | { id: number; kind: 'list'; dir: string; names: string[]; known: Record<string, { stamp: string; sha256: string }> };
+  | { id: number; kind: 'list'; dir: string; names: string[] };
 
 export interface ListedFile extends StaticFile {
   /** absent for a file bigger than one chunk whose hash is not known yet */
@@ -37,13 +37,11 @@ if (port) {
     const files: ListedFile[] = [];
     let hashed = 0;
     let cached = 0;
+    const base = join(job.dir, '/');
     for (const name of job.names) {
-      const f: ListedFile | undefined = statStaticFile(job.dir, name);
+      const f: ListedFile | undefined = statStaticFile(job.dir, name, base + name);
       if (!f) continue;
-      const known = job.known[name];
-      if (known && known.stamp === stampString(f)) {
-        f.sha256 = known.sha256;
-      } else if (f.size <= HASH_CHUNK) {
+      if (f.size <= HASH_CHUNK) {
         try {
           const r = await staticChecksum(f.path, f, scratch);
           f.sha256 = r.sha256;

@@ -5,11 +5,10 @@
  * shares (a batch of small files served to a peer) costs one save per SAVE_DELAY_MS, not one (with
  * two fsyncs) per file. A crash loses at most the counts of that last moment; flush() saves at once.
  */
-import { readdir, readFile, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { Logger } from '../core/logger.js';
 import { isSha256 } from '../core/sha256.js';
-import { writeFileAtomic } from '../core/atomic-write.js';
+import { removeAtomicTemps, writeFileAtomic } from '../core/atomic-write.js';
 
 /** Longest a changed count waits before it is saved (with every change made meanwhile). */
 export const SAVE_DELAY_MS = 500;
@@ -24,7 +23,7 @@ export class ShareCounts {
   constructor(readonly path: string, private readonly log?: Logger) {}
 
   async load(): Promise<void> {
-    await this.removeStaleTemps();
+    await removeAtomicTemps(this.path); // a crash during a save leaves its temp file
     let text: string;
     try {
       text = await readFile(this.path, 'utf8');
@@ -39,21 +38,6 @@ export class ShareCounts {
       }
     } catch (err) {
       this.log?.warn(`${this.path}: ignoring unreadable share counts: ${(err as Error).message}`);
-    }
-  }
-
-  /** A crash during a save leaves its temp file (writeFileAtomic's `.tmp-shares.json-…`): delete those. */
-  private async removeStaleTemps(): Promise<void> {
-    const dir = dirname(this.path);
-    const prefix = `.tmp-${basename(this.path)}-`;
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      if (name.startsWith(prefix)) await unlink(join(dir, name)).catch(() => {});
     }
   }
 

@@ -74,6 +74,8 @@ export class Store extends EventEmitter implements ItemStore {
   private rescanAgain = false;
   private staticScanned = true;
   private staticScanStarted = false;
+  /** called once when the scan pass in progress ends (the first scan's log line) */
+  private afterStaticPass?: () => void;
 
   constructor(private readonly opts: StoreOptions) {
     super();
@@ -88,7 +90,7 @@ export class Store extends EventEmitter implements ItemStore {
     this.carbonCost = opts.carbonCost ?? DEFAULT_CARBON_COST;
     this.audit = new AuditLog(sp.auditLog, this.now);
     this.shares = new ShareCounts(sp.sharesFile, this.log);
-    if (opts.configDir) this.catalog = new StaticCatalog(staticConfDir(opts.configDir), this.log);
+    if (opts.configDir) this.catalog = new StaticCatalog(staticConfDir(opts.configDir), this.log, { cacheFile: sp.staticChecksums });
   }
 
   /** 'xattr' or 'sidecar': where item metadata is kept (known after load()). */
@@ -134,19 +136,26 @@ export class Store extends EventEmitter implements ItemStore {
   /**
    * After load({ staticInBackground: true }): starts the first scan of the static dirs (the daemon
    * calls it once it is listening, so the scan does not compete with its start-up). Items are added
-   * as their hashes arrive; staticLoading turns false when the scan ends.
+   * as their hashes arrive; staticLoading turns false when the scan ends. `settled` is called once
+   * that scan and any rescan asked for meanwhile (the watchers starting) are over.
    */
-  startStaticScan(): void {
+  startStaticScan(settled?: () => void): void {
     if (!this.catalog || this.staticScanned || this.staticScanStarted || this.closed) return;
     this.staticScanStarted = true;
     const t0 = Date.now();
+    // done after the first pass: a rescan asked for meanwhile (the watchers starting) runs on after it
+    this.afterStaticPass = () => {
+      this.staticScanned = true;
+      const { hashed, cached } = this.catalog!.stats;
+      const n = this.staticCount();
+      this.log.info(`static dirs: ${n} items after ${Date.now() - t0} ms (${hashed} files hashed, ${cached} from the xattr checksum cache, ${Math.max(0, n - hashed - cached)} known from the last scan)`);
+    };
     void this.rescanStatic()
-      .then(() => {
-        const { hashed, cached } = this.catalog!.stats;
-        this.log.info(`static dirs: ${this.staticCount()} items after ${Date.now() - t0} ms (${hashed} files hashed, ${cached} from the checksum cache)`);
-      })
       .catch((err) => this.log.warn(`static dirs: ${(err as Error).message}`))
-      .finally(() => { this.staticScanned = true; });
+      .finally(() => {
+        this.staticScanned = true;
+        settled?.();
+      });
   }
 
   /** True until the first scan of the static dirs has finished (load with staticInBackground). */
@@ -512,6 +521,9 @@ export class Store extends EventEmitter implements ItemStore {
           this.rescanAgain = false;
           if (this.closed) return;
           this.applyStatic(await this.catalog!.scan((e) => this.addStatic(e)));
+          const after = this.afterStaticPass;
+          this.afterStaticPass = undefined;
+          after?.();
         } while (this.rescanAgain);
       } finally {
         this.rescanning = undefined;

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { findPeers } from '../../lib/discovery/browser.js';
@@ -83,21 +83,30 @@ test('serves and advertises static files as they are hashed, while a big one is 
   assert.match(dump.stdout, new RegExp(`^Items:\\s+${count} \\(1 static files still being hashed\\)$`, 'm'));
 });
 
-test('a second start takes every hash from the checksum cache; status is running once the scan is done', { timeout: 120_000 }, async (t) => {
+test('a second start takes every hash from the state dir\'s checksums, a start without them from the xattr cache; status is running once the scan is done', { timeout: 120_000 }, async (t) => {
   const root = await makeRoot();
   const count = 50;
   await staticDir(root, count);
+  const line = (hashed: number, xattr: number, known: number) =>
+    new RegExp(`static dirs: ${count} items after \\d+ ms \\(${hashed} files hashed, ${xattr} from the xattr checksum cache, ${known} known from the last scan\\)`);
   let d = await startDaemon({ root });
   t.after(async () => { await d.stop(); await d.cleanup(); });
   let s = await statusUntil(d, (x) => x.status === 'running');
   assert.equal(s.items, count);
   assert.equal(s.hashing, 0);
   await d.stop();
-  assert.match(d.stderr(), new RegExp(`static dirs: ${count} items after \\d+ ms \\(${count} files hashed, 0 from the checksum cache\\)`));
+  assert.match(d.stderr(), line(count, 0, 0));
 
   d = await startDaemon({ root });
   s = await statusUntil(d, (x) => x.status === 'running');
   assert.equal(s.items, count);
   await d.stop();
-  assert.match(d.stderr(), new RegExp(`static dirs: ${count} items after \\d+ ms \\(0 files hashed, ${count} from the checksum cache\\)`));
+  assert.match(d.stderr(), line(0, 0, count));
+
+  await rm(join(d.stateDir, 'static-checksums.json'));
+  d = await startDaemon({ root });
+  s = await statusUntil(d, (x) => x.status === 'running');
+  assert.equal(s.items, count);
+  await d.stop();
+  assert.match(d.stderr(), line(0, count, 0));
 });

@@ -10,7 +10,9 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import assert from 'node:assert/strict';
 import type { Browse, BrowseOptions, Peer } from '../../lib/discovery/types.js';
+import { SourceError } from '../../lib/fetch/source-error.js';
 import { generateCertificate } from '../../lib/http/tls.js';
 
 export interface KeyCert {
@@ -29,6 +31,17 @@ export async function makeCert(): Promise<KeyCert> {
   const certFile = join(mkdtempSync(join(tmpdir(), 'passim-fetch-cert-')), 'cert.pem');
   writeFileSync(certFile, cert);
   return { key, cert, certFile };
+}
+
+/** The SourceError `p` fails with (an assertion error if it succeeds or fails otherwise). */
+export async function refused(p: Promise<unknown>): Promise<SourceError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof SourceError, `expected a SourceError, got ${String(err)}`);
+    return err;
+  }
+  assert.fail('it succeeded');
 }
 
 export function sha256(b: Buffer | string): string {

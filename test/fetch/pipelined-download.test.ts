@@ -16,7 +16,7 @@ import { SourceError, verifiedDownload } from '../../lib/fetch/verified-download
 import { acquireHashWriter, BATCH_SIZE, HashWriterError, MAX_BATCHES, WORKER_MIN_SIZE, type HashingSink } from '../../lib/fetch/hash-writer.js';
 import { InlineHashWriter } from '../../lib/fetch/inline-hash-writer.js';
 import {
-  head, honest, liar, makeCert, noLength, rmDir, sha256, shortBody, startServer, tempDir, tempFilesIn,
+  head, honest, liar, makeCert, noLength, refused, rmDir, sha256, shortBody, startServer, tempDir, tempFilesIn,
   type Handler, type KeyCert, type TestServer,
 } from './helpers.js';
 
@@ -68,27 +68,21 @@ function dir(): string {
   return d;
 }
 
-async function download(url: string, d: string, o: { limits?: Partial<SourceLimits>; signal?: AbortSignal; onProgress?: (n: number) => void } = {}) {
+/** The two ways to a peer: undici's pool (peerPool) and a plain TLS socket per download (the default). */
+type Via = 'undici pool' | 'direct TLS';
+const VIAS: Via[] = ['undici pool', 'direct TLS'];
+
+async function download(via: Via, url: string, d: string, o: { limits?: Partial<SourceLimits>; signal?: AbortSignal; onProgress?: (n: number) => void } = {}) {
   const limits = withLimits(PEER_LIMITS, { ...LIMITS, ...o.limits });
-  const dispatcher = peerAgent(limits);
+  const agent = via === 'undici pool' ? peerAgent(limits) : undefined;
   try {
     return await verifiedDownload({
-      url, dispatcher, expectedSha256: HASH, dir: d, name: 'big.bin', limits, redirects: 'same-origin',
+      url, dispatcher: agent ?? 'peer', expectedSha256: HASH, dir: d, name: 'big.bin', limits, redirects: 'same-origin',
       signal: o.signal, onProgress: o.onProgress && ((n) => o.onProgress!(n)),
     });
   } finally {
-    await dispatcher.destroy();
+    await agent?.destroy();
   }
-}
-
-async function refused(p: Promise<unknown>): Promise<SourceError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof SourceError, `expected a SourceError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('the download succeeded');
 }
 
 before(async () => {
@@ -101,30 +95,37 @@ after(async () => {
   for (const d of dirs) rmDir(d);
 });
 
-describe('verifiedDownload, pipelined (hashing and writing in a worker)', () => {
+for (const via of VIAS) describe(`verifiedDownload, pipelined (hashing and writing in a worker), ${via}`, () => {
   it('writes and verifies a 20 MiB body byte for byte', async () => {
     const d = dir();
     const s = await server(honest(DATA));
-    const r = await download(s.url('/big.bin'), d);
+    const r = await download(via, s.url('/big.bin'), d);
     assert.equal(r.sha256, HASH);
     assert.equal(r.size, SIZE);
     assert.ok(readFileSync(r.tmpPath).equals(DATA));
     await unlink(r.tmpPath);
   });
 
-  it('verifies a body of unknown length (no Content-Length) the same way', async () => {
+  if (via === 'undici pool') it('verifies a body of unknown length (no Content-Length) the same way', async () => {
     const d = dir();
     const s = await server(noLength(DATA));
-    const r = await download(s.url('/big.bin'), d);
+    const r = await download(via, s.url('/big.bin'), d);
     assert.equal(r.sha256, HASH);
     assert.ok(readFileSync(r.tmpPath).equals(DATA));
     await unlink(r.tmpPath);
+  });
+  else it('refuses a body of unknown length (passim peers always send Content-Length), leaving no temp file', async () => {
+    const d = dir();
+    const s = await server(noLength(DATA));
+    const e = await refused(download(via, s.url('/big.bin'), d));
+    assert.equal(e.kind, 'length');
+    assert.deepEqual(tempFilesIn(d), []);
   });
 
   it('refuses a wrong byte in the middle (mismatch), leaving no temp file', async () => {
     const d = dir();
     const s = await server(liar(DATA));
-    const e = await refused(download(s.url('/big.bin'), d));
+    const e = await refused(download(via, s.url('/big.bin'), d));
     assert.equal(e.kind, 'mismatch');
     assert.deepEqual(tempFilesIn(d), []);
   });
@@ -132,7 +133,7 @@ describe('verifiedDownload, pipelined (hashing and writing in a worker)', () => 
   it('refuses a short body (connection closed early), leaving no temp file', async () => {
     const d = dir();
     const s = await server(shortBody(DATA));
-    const e = await refused(download(s.url('/big.bin'), d));
+    const e = await refused(download(via, s.url('/big.bin'), d));
     assert.match(e.kind, /^(length|network)$/);
     assert.deepEqual(tempFilesIn(d), []);
   });
@@ -140,7 +141,7 @@ describe('verifiedDownload, pipelined (hashing and writing in a worker)', () => 
   it('cuts off a slow drip after 12 MiB at full speed (rate check), leaving no temp file', async () => {
     const d = dir();
     const s = await server(dripAfter(DATA, 12 * 1024 * 1024, 100));
-    const e = await refused(download(s.url('/big.bin'), d));
+    const e = await refused(download(via, s.url('/big.bin'), d));
     assert.equal(e.kind, 'too-slow');
     assert.deepEqual(tempFilesIn(d), []);
   });
@@ -148,7 +149,7 @@ describe('verifiedDownload, pipelined (hashing and writing in a worker)', () => 
   it('cuts off a body that stalls after 12 MiB (body timeout), leaving no temp file', async () => {
     const d = dir();
     const s = await server(stallAfter(DATA, 12 * 1024 * 1024));
-    const e = await refused(download(s.url('/big.bin'), d, { limits: { minBytesPerSec: 0, bodyTimeoutMs: 600 } }));
+    const e = await refused(download(via, s.url('/big.bin'), d, { limits: { minBytesPerSec: 0, bodyTimeoutMs: 600 } }));
     assert.equal(e.kind, 'timeout');
     assert.deepEqual(tempFilesIn(d), []);
   });
@@ -157,7 +158,7 @@ describe('verifiedDownload, pipelined (hashing and writing in a worker)', () => 
     const d = dir();
     const s = await server(stallAfter(DATA, 12 * 1024 * 1024));
     const ac = new AbortController();
-    const e = await refused(download(s.url('/big.bin'), d, {
+    const e = await refused(download(via, s.url('/big.bin'), d, {
       limits: { minBytesPerSec: 0 },
       signal: ac.signal,
       onProgress: (n) => { if (n >= 10 * 1024 * 1024) ac.abort(); },
@@ -170,11 +171,11 @@ describe('verifiedDownload, pipelined (hashing and writing in a worker)', () => 
     const d = dir();
     const good = await server(honest(DATA));
     const bad = await server(liar(DATA));
-    const first = await download(good.url('/big.bin'), d); // warm: worker and agent code loaded
+    const first = await download(via, good.url('/big.bin'), d); // warm: worker and agent code loaded
     await unlink(first.tmpPath);
     const before = (await readdir('/proc/self/fd')).length;
-    await refused(download(bad.url('/big.bin'), d));
-    const r = await download(good.url('/big.bin'), d);
+    await refused(download(via, bad.url('/big.bin'), d));
+    const r = await download(via, good.url('/big.bin'), d);
     await unlink(r.tmpPath);
     assert.equal((await readdir('/proc/self/fd')).length, before);
   });

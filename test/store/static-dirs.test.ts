@@ -59,8 +59,10 @@ test('the sha256 is cached in user.checksum.sha256 and recomputed when the file 
   await store.close();
 
   // a planted value with a matching stamp is believed: proof the cache is read, not recomputed
+  // (once the state dir's copy of the checksums, read first, is gone)
   const planted = 'c'.repeat(64);
   await putXattr(f, 'user.checksum.sha256', planted);
+  await rm(join(state, 'static-checksums.json'));
   store = await openStore(t, { stateDir: state, configDir: config });
   assert.deepEqual(store.list().map((i) => i.hash), [planted]);
   await store.close();
@@ -70,6 +72,43 @@ test('the sha256 is cached in user.checksum.sha256 and recomputed when the file 
   store = await openStore(t, { stateDir: state, configDir: config });
   assert.deepEqual(store.list().map((i) => i.hash), [sha256('version two!')]);
   assert.equal(await xattrText(f, 'user.checksum.sha256'), sha256('version two!'));
+});
+
+test('the state dir keeps the checksums between starts; a file changed meanwhile is hashed again; an unreadable copy falls back to the xattrs', async (t) => {
+  const { state, config, shared } = await layout(t);
+  const a = join(shared, 'a.bin');
+  const b = join(shared, 'b.bin');
+  await writeFile(a, 'aaa');
+  await writeFile(b, 'bbb');
+  let store = await openStore(t, { stateDir: state, configDir: config });
+  await store.close();
+  const file = join(state, 'static-checksums.json');
+  const saved = JSON.parse(await readFile(file, 'utf8')) as { files: string[] };
+  // "<sha256> <size>:<mtimeNs> <path>"
+  assert.equal(saved.files.length, 2);
+  assert.ok(saved.files.some((l) => l.startsWith(`${sha256('aaa')} 3:`) && l.endsWith(` ${a}`)), saved.files.join('\n'));
+  assert.ok(saved.files.some((l) => l.startsWith(`${sha256('bbb')} 3:`) && l.endsWith(` ${b}`)), saved.files.join('\n'));
+
+  // believed while the stamp holds (a value the bytes cannot have: only the state dir's copy says it)
+  const planted = 'd'.repeat(64);
+  await writeFile(file, JSON.stringify({ version: 1, files: saved.files.map((l) => (l.endsWith(' ' + a) ? planted + l.slice(64) : l)) }));
+  store = await openStore(t, { stateDir: state, configDir: config });
+  assert.deepEqual(store.list().map((i) => i.hash).sort(), [planted, sha256('bbb')].sort());
+  await store.close();
+
+  // b changes while no store runs: hashed again despite the saved hash
+  await writeFile(b, 'bbb changed');
+  store = await openStore(t, { stateDir: state, configDir: config });
+  assert.ok(store.get(sha256('bbb changed')));
+  assert.equal(store.get(sha256('bbb')), undefined);
+  await store.close();
+
+  // an unreadable copy: a warning, and the xattr cache (which never saw the planted value) answers
+  await writeFile(file, '{ not json');
+  const lines: string[] = [];
+  store = await openStore(t, { stateDir: state, configDir: config, logger: createLogger('debug', (l) => lines.push(l)) });
+  assert.deepEqual(store.list().map((i) => i.hash).sort(), [sha256('aaa'), sha256('bbb changed')].sort());
+  assert.ok(lines.some((l) => l.startsWith('warn: ') && l.includes('static-checksums.json')), lines.join('\n'));
 });
 
 test('changes are picked up while running: new file, changed file, removed file, new and removed conf', async (t) => {

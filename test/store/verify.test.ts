@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile, mkdir, readFile } from 'node:fs/promises';
+import { writeFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { body, xattrText, openStore, putXattr, sha256, tempDir, waitForEvent } from './helpers.js';
@@ -42,6 +42,7 @@ test('verify --fix on a static item only unadvertises it; a vanished item is rep
   const wrong = 'e'.repeat(64);
   await store.close();
   await putXattr(f, 'user.checksum.sha256', wrong);
+  await rm(join(root, 'state', 'static-checksums.json')); // read before the xattrs
   const s2 = await openStore(t, { stateDir: join(root, 'state'), configDir: config });
   assert.equal(s2.get(wrong)?.static, true);
   const gone = await s2.publish(body('will vanish'), { basename: 'v' });

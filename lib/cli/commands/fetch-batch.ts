@@ -90,6 +90,9 @@ export async function runBatch(args: BatchRunArgs): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const batch = new FetchBatch({
+    // many files: connections to a peer are kept alive across them (a TLS handshake per file would
+    // cost more than undici's per-byte overhead on small files)
+    peerPool: true,
     outputDir: outDir,
     timeoutMs: args.timeout,
     peers: args.peers,
