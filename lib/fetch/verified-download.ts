@@ -317,7 +317,8 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
       throw new SourceError('mismatch', `checksum mismatch (got ${sha256.slice(0, 12)}…, ${received} bytes)`);
     }
     const out: DownloadResult = { tmpPath, sha256, size: received, url: url.href };
-    if (kept) out.bytes = kept.length === 1 ? kept[0] : Buffer.concat(kept, received);
+    // a copy: a chunk may be a view into a much larger buffer (peer-request.ts's 1 MiB slabs)
+    if (kept) out.bytes = Buffer.concat(kept, received);
     tmpPath = undefined; // the caller owns it now
     return out;
   } catch (err) {
