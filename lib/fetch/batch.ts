@@ -346,8 +346,6 @@ export class FetchBatch implements FetchBatchLike {
 
   async #round(jobs: Job[]): Promise<Round> {
     const round: Round = { queues: new Map(), cached: new Set() };
-    // the mDNS session opens while the daemon is asked (most fetches need it, for peers or the herd)
-    if (this.#o.peers !== false) this.#finderList().catch(() => {});
     const daemon = await this.#localDaemon();
     // a herd bids through the daemon: load what claims need now, not when the window is running
     if (daemon && this.#o.herd !== false && this.#o.peers !== false) this.#claimsReady ??= this.#controlClient().then((c) => c.prepareClaims()).catch(() => {});

@@ -391,8 +391,10 @@ export class Herd {
    * still collect bids is seen. The window ends `windowMs` after the last new bidder — but, when
    * we bid ourselves, not before our own bid has come back to us and as long again has passed:
    * on a loaded LAN (twenty hosts starting node on two cores) answers take seconds, and a fixed
-   * 500 ms window would see nobody. At most `MAX_WINDOW_FACTOR` × windowMs (≥ 5 s). A fetching
-   * claim seen ends it at once: whatever the bids, we wait.
+   * 500 ms window would see nobody. Should our own bid's echo never come (a lost packet), the
+   * window ends twice as long after our daemon took the bid as the bid took to be taken (at least
+   * two windows). At most `MAX_WINDOW_FACTOR` × windowMs (≥ 5 s). A fetching claim seen ends it at
+   * once: whatever the bids, we wait.
    */
   #claimsWindow(windowMs: number): [Promise<string[]>, Promise<string[]>] {
     const maxMs = Math.max(MAX_WINDOW_MS, MAX_WINDOW_FACTOR * windowMs);
@@ -400,10 +402,12 @@ export class Herd {
     const t0 = performance.now();
     let lastNews = t0;
     let selfAt: number | undefined;
+    let ackAt: number | undefined;
     let self: string | undefined | null = null; // null: our bid is still being placed
     void (async () => {
       await this.#claiming;
       self = this.#claim && this.#o.daemon ? this.#o.daemon.instance.toLowerCase() : undefined;
+      ackAt = performance.now();
     })();
     const bids = this.#instances('bid', maxMs, done.signal, (inst) => {
       const now = performance.now();
@@ -417,6 +421,9 @@ export class Herd {
       if (!over && self !== null && quiet) {
         if (self === undefined) over = true;
         else if (selfAt !== undefined) over = now >= selfAt + Math.max(windowMs, 2 * (selfAt - t0));
+        // our daemon took the bid but its echo has not come back (a lost packet): the others' bids
+        // had as long to reach us as for a slow echo — no waiting for ours until the longest window
+        else if (ackAt !== undefined) over = now >= ackAt + Math.max(2 * windowMs, 2 * (ackAt - t0));
       }
       if (over) {
         clearInterval(check);

@@ -59,3 +59,44 @@ describe('Herd claims', () => {
     await herd.close();
   });
 });
+
+/** A browse that hears nothing and stays open for its whole window (as the real one does) unless aborted. */
+const silentBrowse: Browse = (_h, opts) => ({
+  async *[Symbol.asyncIterator]() {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, opts?.timeoutMs ?? 500);
+      opts?.signal?.addEventListener('abort', () => {
+        clearTimeout(t);
+        resolve();
+      }, { once: true });
+    });
+  },
+});
+
+describe('Herd claims window', () => {
+  it('a bid our daemon took but whose echo never comes back ends the window after two windows, not at the 5 s cap', async () => {
+    const channel: ClaimChannel = {
+      claim: async () => ({ id: 'c1', others: 0 }),
+      renewClaim: async (id) => ({ id, others: 0 }),
+      releaseClaim: async () => ({ released: true }),
+    };
+    const events: string[] = [];
+    const herd = new Herd({
+      sha256: HASH,
+      name: 'f.bin',
+      browse: silentBrowse, // hears nothing: not even our own bid
+      daemon: { instance: 'Passim-SELF', channel: async () => channel },
+      canBid: true,
+      windowMs: 20, // the claims window is at least 300 ms: ends 600 ms after the ack
+      waitMs: 60_000,
+      onEvent: (e) => events.push(e.type),
+    });
+    const t0 = performance.now();
+    herd.start();
+    for await (const s of herd.sources(new Set())) assert.fail(`nothing to wait for, got ${s.url}`);
+    const ms = performance.now() - t0;
+    assert.deepEqual(events, ['claim', 'won'], 'alone, it wins');
+    assert.ok(ms < 5000, `the window ran to its cap (${Math.round(ms)} ms)`);
+    await herd.close();
+  });
+});
