@@ -56,10 +56,31 @@ interface GdbusResult {
   error?: { domain: string; code: number; remote: string | null; message: string; is_io_exists: boolean; is_io_not_found: boolean; is_access_denied: boolean; is_invalid_args: boolean };
 }
 
-function gdbus(address: string, asNobody: boolean, ...args: string[]): Promise<GdbusResult> {
+/**
+ * The client script where `nobody` can read it: the checkout may sit in a directory only its owner
+ * can enter (a clone under /root, a mktemp dir), so a world-readable copy in a temp dir of its own.
+ */
+let nobodyClient: Promise<string> | undefined;
+function clientForNobody(): Promise<string> {
+  nobodyClient ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'passim-gdbus-client-'));
+    await chmod(dir, 0o755);
+    const p = join(dir, 'gdbus_client.py');
+    await writeFile(p, readFileSync(GDBUS_CLIENT));
+    await chmod(p, 0o644);
+    return p;
+  })();
+  return nobodyClient;
+}
+after(async () => {
+  const p = await nobodyClient?.catch(() => undefined);
+  if (p) await rm(resolve(p, '..'), { recursive: true, force: true });
+});
+
+async function gdbus(address: string, asNobody: boolean, ...args: string[]): Promise<GdbusResult> {
   const cmd = asNobody ? 'setpriv' : PYTHON;
   const argv = asNobody
-    ? ['--reuid=nobody', '--regid=nogroup', '--clear-groups', PYTHON, GDBUS_CLIENT, address, ...args]
+    ? ['--reuid=nobody', '--regid=nogroup', '--clear-groups', PYTHON, await clientForNobody(), address, ...args]
     : [GDBUS_CLIENT, address, ...args];
   return new Promise((resolvePromise, reject) => {
     execFile(cmd, argv, { timeout: 60_000 }, (err, stdout, stderr) => {
