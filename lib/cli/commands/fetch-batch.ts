@@ -6,31 +6,20 @@
  * code is the worst of the files (worstExitCode, lib/core/errors.ts). On a TTY one progress line
  * for the whole batch (files done / bytes) on stderr; nothing when piped.
  */
-import type { BrowseMany } from '../../discovery/types.js';
+import type { BatchOptions } from '../../fetch/batch.js';
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ExitCode, PassimError, UsageError, worstExitCode } from '../../core/errors.js';
 import type { FetchResult } from '../../fetch/result.js';
 import { humanBytes } from '../../core/human-units.js';
 
+/** The list and how to report; where to look and what to do after are the batch's options. */
 export interface BatchRunArgs {
   from: string;
   output?: string;
   json?: boolean;
   quiet?: boolean;
   verbose?: boolean;
-  timeout: number;
-  peers: boolean;
-  noCdn: boolean;
-  publish: boolean;
-  herd: boolean;
-  herdWait: number;
-  maxAge?: number;
-  shareLimit?: number;
-  socketPath: string;
-  cmdline: string;
-  /** finders beside mDNS (the wide-area zone) */
-  extraFinders?: BrowseMany[];
 }
 
 async function readList(from: string): Promise<{ text: string; source: string }> {
@@ -47,7 +36,7 @@ async function readList(from: string): Promise<{ text: string; source: string }>
   }
 }
 
-export async function runBatch(args: BatchRunArgs): Promise<number> {
+export async function runBatch(args: BatchRunArgs, options: BatchOptions): Promise<number> {
   const { parseBatchList } = await import('../../fetch/batch-list.js');
   const { text, source } = await readList(args.from);
   const entries = parseBatchList(text, source);
@@ -93,18 +82,8 @@ export async function runBatch(args: BatchRunArgs): Promise<number> {
     // many files: connections to a peer are kept alive across them (a TLS handshake per file would
     // cost more than undici's per-byte overhead on small files)
     peerPool: true,
+    ...options,
     outputDir: outDir,
-    timeoutMs: args.timeout,
-    peers: args.peers,
-    useCdn: !args.noCdn,
-    publish: args.publish,
-    herd: args.herd,
-    herdWaitMs: args.herdWait,
-    maxAge: args.maxAge,
-    shareLimit: args.shareLimit,
-    socketPath: args.socketPath,
-    cmdline: args.cmdline,
-    extraFinders: args.extraFinders,
     signal: ac.signal,
     onProgress: (ev, entry) => {
       if (ev.type === 'bytes') {

@@ -13,6 +13,7 @@
  */
 import { humanBytes } from '../../core/human-units.js';
 import { isHttpUrl } from '../../fetch/batch-list.js';
+import type { BatchOptions } from '../../fetch/batch.js';
 import type { Argv, CommandModule } from 'yargs';
 import { handler, withSocket, type SocketArgs } from '../base.js';
 import { countError } from '../../control/api.js';
@@ -91,31 +92,27 @@ export async function runFetch(args: FetchArgs): Promise<number> {
   const { commandLine } = await import('./publish.js');
   const { zoneFinders } = await import('../../fetch/zone-finder.js');
   const extraFinders = args.peers ? await zoneFinders({ domain: args.domain, dnsServer: args['dns-server'] }) : [];
+  // what the flags say about where to look and what to do after, for one file or a list alike
+  const batch: BatchOptions = {
+    timeoutMs: args.timeout,
+    peers: args.peers,
+    useCdn: !(args.cdn ?? []).includes(false),
+    publish: args.publish,
+    herd: args.herd,
+    herdWaitMs: args['herd-wait'],
+    maxAge: args['max-age'] === undefined ? undefined : Number(args['max-age']),
+    shareLimit: args['share-limit'] === undefined ? undefined : Number(args['share-limit']),
+    socketPath: resolvePaths({ socketPath: args.socket }).socketPath,
+    cmdline: commandLine(),
+    extraFinders,
+  };
   if (args.from !== undefined) {
     const { runBatch } = await import('./fetch-batch.js');
-    return runBatch({
-      from: args.from,
-      output: args.output,
-      json: args.json,
-      quiet: args.quiet,
-      verbose: args.verbose,
-      timeout: args.timeout,
-      peers: args.peers,
-      noCdn: (args.cdn ?? []).includes(false),
-      publish: args.publish,
-      herd: args.herd,
-      herdWait: args['herd-wait'],
-      maxAge: args['max-age'] === undefined ? undefined : Number(args['max-age']),
-      shareLimit: args['share-limit'] === undefined ? undefined : Number(args['share-limit']),
-      socketPath: resolvePaths({ socketPath: args.socket }).socketPath,
-      cmdline: commandLine(),
-      extraFinders,
-    });
+    return runBatch({ from: args.from, output: args.output, json: args.json, quiet: args.quiet, verbose: args.verbose }, batch);
   }
 
   let name = args.target!;
   const cdn = (args.cdn ?? []).filter((u): u is string => typeof u === 'string');
-  const noCdn = (args.cdn ?? []).includes(false);
   if (URLISH.test(name)) {
     const url = name;
     name = nameFromUrl(url)!;
@@ -149,19 +146,9 @@ export async function runFetch(args: FetchArgs): Promise<number> {
       sha256: args.sha256,
       sha256Url: args['sha256-url'],
       insecureChecksumUrl: args['insecure-checksum-url'],
+      ...batch,
       cdn,
       output: args.output,
-      timeoutMs: args.timeout,
-      peers: args.peers,
-      useCdn: !noCdn,
-      publish: args.publish,
-      herd: args.herd,
-      herdWaitMs: args['herd-wait'],
-      maxAge: args['max-age'] === undefined ? undefined : Number(args['max-age']),
-      shareLimit: args['share-limit'] === undefined ? undefined : Number(args['share-limit']),
-      socketPath: resolvePaths({ socketPath: args.socket }).socketPath,
-      cmdline: commandLine(),
-      extraFinders,
       signal: ac.signal,
       onProgress: (ev) => {
         if (ev.type === 'skip' && (args.verbose || spinner) && !args.quiet) {
