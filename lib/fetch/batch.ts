@@ -194,13 +194,11 @@ export class FetchBatch implements FetchBatchLike {
     this.#socketPath = opts.socketPath ?? resolvePaths().socketPath;
     this.#peerLimits = withLimits(PEER_LIMITS, opts.peerLimits);
     this.#cdnLimits = withLimits(CDN_LIMITS, opts.cdnLimits);
-    const perPeer = opts.connectionsPerPeer ?? 2;
-    const perCdnHost = opts.connectionsPerCdnHost ?? 8;
-    this.#perPeer = perPeer;
-    this.#perCdnHost = perCdnHost;
+    this.#perPeer = opts.connectionsPerPeer ?? 2;
+    this.#perCdnHost = opts.connectionsPerCdnHost ?? 8;
     this.#cdnCa = resolveCdnCa(opts.cdnCa);
-    this.#peerSlots = new HostSlots(perPeer);
-    this.#cdnSlots = new HostSlots(perCdnHost);
+    this.#peerSlots = new HostSlots(this.#perPeer);
+    this.#cdnSlots = new HostSlots(this.#perCdnHost);
     this.#publishSlots = new HostSlots(opts.publishConcurrency ?? 4);
     this.#signal = opts.signal ? AbortSignal.any([opts.signal, this.#ac.signal]) : this.#ac.signal;
     // every queued and running file listens to the batch's signal: hundreds of listeners are the
