@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { NotFoundError, PassimError } from '../../lib/core/errors.js';
 import { parseChecksumFile, pickChecksum } from '../../lib/fetch/checksum-file.js';
 import { fetchFile } from '../../lib/fetch/fetch.js';
-import { fakeBrowse, honest, makeCert, respond, rmDir, sha256, startServer, status, tempDir, type KeyCert, type TestServer } from './helpers.js';
+import { Fixtures, fakeBrowse, honest, makeCert, respond, sha256, status, type KeyCert } from './helpers.js';
 
 const A = 'a'.repeat(64);
 const B = 'b'.repeat(64);
@@ -65,27 +65,21 @@ describe('fetchFile with sha256Url', () => {
   const HASH = sha256(DATA);
   let kc: KeyCert;
   let other: KeyCert;
-  const servers: TestServer[] = [];
-  const dirs: string[] = [];
+  const fx = new Fixtures();
   before(async () => {
     kc = await makeCert();
     other = await makeCert();
   });
-  after(async () => {
-    await Promise.all(servers.map((s) => s.close()));
-    for (const d of dirs) rmDir(d);
-  });
+  after(() => fx.cleanup());
 
   async function run(sums: (req: { path: string }) => string | number, opts: { cert?: KeyCert; ca?: string } = {}) {
-    const d = tempDir();
-    dirs.push(d);
-    const cdn = await startServer(kc, honest(DATA));
-    const sumsSrv = await startServer(opts.cert ?? kc, (req, sock) => {
+    const d = fx.dir();
+    const cdn = await fx.server(kc, honest(DATA));
+    const sumsSrv = await fx.server(opts.cert ?? kc, (req, sock) => {
       const s = sums(req);
       if (typeof s === 'number') return status(s)(req, sock);
       respond(sock, 200, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(s) }, s);
     });
-    servers.push(cdn, sumsSrv);
     return fetchFile({
       name: 'f.bin',
       sha256Url: sumsSrv.url('/SHA256SUMS'),

@@ -11,20 +11,17 @@ import { after, before, describe, it } from 'node:test';
 import { peerAgent } from '../../lib/fetch/dispatchers.js';
 import { PEER_LIMITS } from '../../lib/fetch/limits.js';
 import { SourceError, verifiedDownload } from '../../lib/fetch/verified-download.js';
-import { honest, liar, makeCert, noLength, rmDir, sha256, startServer, tempDir, tempFilesIn, type Handler, type KeyCert, type TestServer } from './helpers.js';
+import { Fixtures, honest, liar, makeCert, noLength, sha256, tempFilesIn, type Handler, type KeyCert } from './helpers.js';
 
 const DATA = randomBytes(100_000);
 const HASH = sha256(DATA);
 
 let kc: KeyCert;
-const servers: TestServer[] = [];
-const dirs: string[] = [];
+const fx = new Fixtures();
 
 async function download(h: Handler, keepUpTo: number | undefined, onReceived?: () => void) {
-  const s = await startServer(kc, h);
-  servers.push(s);
-  const dir = tempDir();
-  dirs.push(dir);
+  const s = await fx.server(kc, h);
+  const dir = fx.dir();
   const dispatcher = peerAgent(PEER_LIMITS);
   try {
     const r = await verifiedDownload({
@@ -40,10 +37,7 @@ before(async () => {
   kc = await makeCert();
 });
 
-after(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-  for (const d of dirs) rmDir(d);
-});
+after(() => fx.cleanup());
 
 describe('verifiedDownload keepUpTo', () => {
   it('returns the verified bytes of a body within the limit, and the same bytes in the temp file', async () => {
@@ -69,6 +63,6 @@ describe('verifiedDownload keepUpTo', () => {
     const err = await download(liar(DATA), DATA.length).then(() => undefined, (e: unknown) => e);
     assert.ok(err instanceof SourceError);
     assert.equal(err.kind, 'mismatch');
-    for (const d of dirs) assert.deepEqual(tempFilesIn(d), []);
+    for (const d of fx.dirs) assert.deepEqual(tempFilesIn(d), []);
   });
 });

@@ -12,9 +12,29 @@ import { after, before, describe, it } from 'node:test';
 import { ChecksumMismatchError, NotFoundError, UsageError } from '../../lib/core/errors.js';
 import { fetchFile, type FetchOptions, type FetchProgress } from '../../lib/fetch/fetch.js';
 import {
-  drip, endlessChunked, endlessHeaders, fakeBrowse, honest, html200, liar, longBody, makeCert, noLength,
-  redirectLoop, redirectTo, rmDir, sha256, shortBody, startBlackhole, startFakeDaemon, startServer, status,
-  tempDir, tempFilesIn, trailingGarbage, type Handler, type KeyCert, type TestServer,
+  Fixtures,
+  drip,
+  endlessChunked,
+  endlessHeaders,
+  fakeBrowse,
+  honest,
+  html200,
+  liar,
+  longBody,
+  makeCert,
+  noLength,
+  redirectLoop,
+  redirectTo,
+  sha256,
+  shortBody,
+  startBlackhole,
+  startFakeDaemon,
+  status,
+  tempFilesIn,
+  trailingGarbage,
+  type Handler,
+  type KeyCert,
+  type TestServer,
 } from './helpers.js';
 
 const DATA = randomBytes(256 * 1024 + 7);
@@ -33,20 +53,9 @@ const FAST = {
 
 let kc: KeyCert;
 let other: KeyCert;
-const servers: TestServer[] = [];
-const dirs: string[] = [];
-
-async function server(h: Handler, cert: KeyCert = kc): Promise<TestServer> {
-  const s = await startServer(cert, h);
-  servers.push(s);
-  return s;
-}
-
-function dir(): string {
-  const d = tempDir();
-  dirs.push(d);
-  return d;
-}
+const fx = new Fixtures();
+const server = (h: Handler, cert: KeyCert = kc): Promise<TestServer> => fx.server(cert, h);
+const dir = (): string => fx.dir();
 
 function opts(d: string, o: Partial<FetchOptions>): FetchOptions {
   return {
@@ -69,10 +78,7 @@ before(async () => {
   other = await makeCert();
 });
 
-after(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-  for (const d of dirs) rmDir(d);
-});
+after(() => fx.cleanup());
 
 describe('fetchFile: peers', () => {
   it('gets the file from an honest peer, verified, mode 0644 (umask), no temp files', async () => {
@@ -145,7 +151,7 @@ describe('fetchFile: peers', () => {
   it('skips a TLS server that accepts TCP and never handshakes (connect timeout)', async () => {
     const d = dir();
     const bh = await startBlackhole();
-    servers.push(bh);
+    fx.track(bh);
     const g = await server(honest(DATA));
     const t0 = Date.now();
     const r = await fetchFile(opts(d, { browse: fakeBrowse([bh.port, g.port]).browse }));

@@ -341,3 +341,33 @@ export function rmDir(d: string): void {
 export function tempFilesIn(d: string): string[] {
   return readdirSync(d).filter((f) => f.includes('.passim-') && f.endsWith('.tmp'));
 }
+
+/**
+ * The servers and temp dirs a test file makes, all closed and removed by cleanup() (its `after`
+ * hook): one place instead of a pair of arrays and a loop in every file.
+ */
+export class Fixtures {
+  readonly servers: TestServer[] = [];
+  readonly dirs: string[] = [];
+
+  async server(kc: KeyCert, h: Handler): Promise<TestServer> {
+    return this.track(await startServer(kc, h));
+  }
+
+  /** A server made elsewhere (startBlackhole …), closed with the rest. */
+  track<T extends TestServer>(s: T): T {
+    this.servers.push(s);
+    return s;
+  }
+
+  dir(): string {
+    const d = tempDir();
+    this.dirs.push(d);
+    return d;
+  }
+
+  async cleanup(): Promise<void> {
+    await Promise.all(this.servers.map((s) => s.close()));
+    for (const d of this.dirs) rmDir(d);
+  }
+}

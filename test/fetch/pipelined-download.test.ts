@@ -16,8 +16,19 @@ import { SourceError, verifiedDownload } from '../../lib/fetch/verified-download
 import { acquireHashWriter, BATCH_SIZE, HashWriterError, MAX_BATCHES, WORKER_MIN_SIZE, type HashingSink } from '../../lib/fetch/hash-writer.js';
 import { InlineHashWriter } from '../../lib/fetch/inline-hash-writer.js';
 import {
-  head, honest, liar, makeCert, noLength, refused, rmDir, sha256, shortBody, startServer, tempDir, tempFilesIn,
-  type Handler, type KeyCert, type TestServer,
+  Fixtures,
+  head,
+  honest,
+  liar,
+  makeCert,
+  noLength,
+  refused,
+  sha256,
+  shortBody,
+  tempFilesIn,
+  type Handler,
+  type KeyCert,
+  type TestServer,
 } from './helpers.js';
 
 const SIZE = 20 * 1024 * 1024;
@@ -53,20 +64,9 @@ const stallAfter = (data: Buffer, upTo: number): Handler => (_req, sock) => {
 };
 
 let kc: KeyCert;
-const servers: TestServer[] = [];
-const dirs: string[] = [];
-
-async function server(h: Handler): Promise<TestServer> {
-  const s = await startServer(kc, h);
-  servers.push(s);
-  return s;
-}
-
-function dir(): string {
-  const d = tempDir();
-  dirs.push(d);
-  return d;
-}
+const fx = new Fixtures();
+const server = (h: Handler): Promise<TestServer> => fx.server(kc, h);
+const dir = (): string => fx.dir();
 
 /** The two ways to a peer: undici's pool (peerPool) and a plain TLS socket per download (the default). */
 type Via = 'undici pool' | 'direct TLS';
@@ -90,10 +90,7 @@ before(async () => {
   assert.ok(SIZE >= WORKER_MIN_SIZE && SIZE > BATCH_SIZE * MAX_BATCHES, 'the bodies take the worker path and fill its buffer pool');
 });
 
-after(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-  for (const d of dirs) rmDir(d);
-});
+after(() => fx.cleanup());
 
 for (const via of VIAS) describe(`verifiedDownload, pipelined (hashing and writing in a worker), ${via}`, () => {
   it('writes and verifies a 20 MiB body byte for byte', async () => {
