@@ -48,6 +48,7 @@ import { Herd, type ClaimChannel } from './herd.js';
 import { HostSlots, hostKey } from './host-slots.js';
 import { CDN_LIMITS, PEER_LIMITS, withLimits, type SourceLimits } from './limits.js';
 import { resolveOutput, type OutputTarget } from './output-path.js';
+import { PeerConnections } from './peer-request.js';
 import { DEFAULT_DISCOVERY_MS, type FetchProgress, type FetchResult } from './result.js';
 import { daemonFor, localSource, orderedSources, PeerQueue, peerUrl, probeDaemon, probeLocalDaemon, type DaemonView, type Source } from './sources.js';
 import { SourceError, verifiedDownload } from './verified-download.js';
@@ -96,8 +97,9 @@ export interface BatchOptions {
   peerLimits?: Partial<SourceLimits>;
   cdnLimits?: Partial<SourceLimits>;
   /**
-   * peers through an undici pool that keeps connections alive across downloads, instead of a plain
-   * TLS socket per download (peer-request.ts, the default: a quarter of the CPU per byte)
+   * keep peer connections alive across downloads (peer-request.ts's PeerConnections), instead of
+   * one TLS connection per download: for batches of many files, where a handshake per file costs
+   * more than the file
    */
   peerPool?: boolean;
   /** downloads at once from one peer (default 2) */
@@ -161,8 +163,10 @@ export class FetchBatch implements FetchBatchLike {
   readonly #cdnCa: string | Buffer | undefined;
   readonly #perPeer: number;
   readonly #perCdnHost: number;
-  /** undici's pools (the CDN; peers with peerPool), loaded at first use: a peer fetch never loads undici */
-  #agents?: Promise<{ peer: Agent; cdn: Agent }>;
+  /** undici's pool for the CDN, loaded at first use: a fetch from peers never loads undici */
+  #cdnAgent?: Promise<Agent>;
+  /** kept-alive peer connections (peerPool) */
+  readonly #peerConns: PeerConnections | undefined;
   readonly #peerSlots: HostSlots;
   readonly #cdnSlots: HostSlots;
   readonly #publishSlots: HostSlots;
@@ -200,6 +204,7 @@ export class FetchBatch implements FetchBatchLike {
     this.#peerSlots = new HostSlots(this.#perPeer);
     this.#cdnSlots = new HostSlots(this.#perCdnHost);
     this.#publishSlots = new HostSlots(opts.publishConcurrency ?? 4);
+    this.#peerConns = opts.peerPool ? new PeerConnections() : undefined;
     this.#signal = opts.signal ? AbortSignal.any([opts.signal, this.#ac.signal]) : this.#ac.signal;
     // every queued and running file listens to the batch's signal: hundreds of listeners are the
     // design, not a leak (Node warns on stderr past 10)
@@ -208,16 +213,13 @@ export class FetchBatch implements FetchBatchLike {
 
   /** The sha256 for `name` from a checksum file (SHA256SUMS …), over the batch's verified CDN pool. */
   async checksum(url: string, name: string): Promise<string> {
-    const [{ fetchChecksum }, { cdn }] = await Promise.all([import('./checksum-file.js'), this.#pools()]);
+    const [{ fetchChecksum }, cdn] = await Promise.all([import('./checksum-file.js'), this.#cdnPool()]);
     return fetchChecksum(url, name, { dispatcher: cdn, signal: this.#signal });
   }
 
-  #pools(): Promise<{ peer: Agent; cdn: Agent }> {
-    this.#agents ??= import('./dispatchers.js').then((d) => ({
-      peer: d.peerAgent(this.#peerLimits, this.#perPeer),
-      cdn: d.cdnAgent(this.#cdnLimits, this.#cdnCa, this.#perCdnHost),
-    }));
-    return this.#agents;
+  #cdnPool(): Promise<Agent> {
+    this.#cdnAgent ??= import('./dispatchers.js').then((d) => d.cdnAgent(this.#cdnLimits, this.#cdnCa, this.#perCdnHost));
+    return this.#cdnAgent;
   }
 
   add(entry: BatchEntry): Promise<FetchResult> {
@@ -345,8 +347,6 @@ export class FetchBatch implements FetchBatchLike {
   async #round(jobs: Job[]): Promise<Round> {
     const round: Round = { queues: new Map(), cached: new Set() };
     const daemon = await this.#localDaemon();
-    // a herd bids through the daemon: load what claims need now, not when the window is running
-    if (daemon && this.#o.herd !== false && this.#o.peers !== false) this.#claimsReady ??= this.#controlClient().then((c) => c.prepareClaims()).catch(() => {});
     if (this.#o.peers === false) return round;
     const hashes = [...new Set(jobs.filter((j) => !daemon?.items.has(j.sha256)).map((j) => j.sha256))];
     if (!hashes.length) return round;
@@ -376,6 +376,9 @@ export class FetchBatch implements FetchBatchLike {
     // 2. one round of every finder for the rest; files start as their peers arrive
     const unknown = hashes.filter((h) => !round.cached.has(h));
     if (unknown.length) {
+      // these may need a herd, which bids through the daemon: load what claims need now, not when
+      // the window is running (a batch the LAN holds whole never loads it)
+      if (daemon && this.#o.herd !== false) this.#claimsReady ??= this.#controlClient().then((c) => c.prepareClaims()).catch(() => {});
       const finders = await this.#finderList();
       const opts = {
         timeoutMs: this.#o.timeoutMs ?? DEFAULT_DISCOVERY_MS,
@@ -442,11 +445,12 @@ export class FetchBatch implements FetchBatchLike {
         if (isCdn) herd?.progress();
         try {
           const slots = isCdn ? this.#cdnSlots : this.#peerSlots;
-          const dispatcher = isCdn ? (await this.#pools()).cdn : o.peerPool ? (await this.#pools()).peer : 'peer';
+          const dispatcher = isCdn ? await this.#cdnPool() : 'peer';
           let flushing = false;
           const running = slots.run(hostKey(src.url), (release) => verifiedDownload({
             url: src.url,
             dispatcher,
+            peerConnections: this.#peerConns,
             expectedSha256: sha256,
             expectedSize: src.expectedSize,
             dir: out.dir,
@@ -625,8 +629,8 @@ export class FetchBatch implements FetchBatchLike {
     const session = await this.#session?.catch(() => undefined);
     await session?.close();
     await this.#control?.destroy().catch(() => {});
-    const pools = await this.#agents?.catch(() => undefined);
-    if (pools) await Promise.all([pools.peer, pools.cdn].map((a) => a.destroy().catch(() => {})));
+    this.#peerConns?.close();
+    await (await this.#cdnAgent?.catch(() => undefined))?.destroy().catch(() => {});
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * The two kinds of HTTPS connection fetch makes, kept apart so trust never leaks between them:
  * - peers (and the local daemon) use self-signed certificates: TLS without verification, used ONLY
- *   for peer URLs; the sha256 is the trust, not the certificate;
+ *   for peer URLs (peer-request.ts, not undici); the sha256 is the trust, not the certificate;
  * - the CDN (and --sha256-url) get normal certificate verification against the system roots plus,
  *   optionally, extra CA certificates (`cdnCa`, or the PEM file named by env PASSIM_CDN_CA;
  *   Node's own NODE_EXTRA_CA_CERTS works as well).
@@ -25,14 +25,6 @@ function agentOptions(limits: SourceLimits, connections: number) {
     keepAliveTimeout: 4_000,
     connections,
   };
-}
-
-/** For peers: self-signed certificates accepted; never use it for a CDN URL. */
-export function peerAgent(limits: SourceLimits, connections = 4): Agent {
-  return new Agent({
-    ...agentOptions(limits, connections),
-    connect: { rejectUnauthorized: false, timeout: limits.connectTimeoutMs },
-  });
 }
 
 /** For the CDN: normal certificate verification (system roots + optional extra CAs). */
