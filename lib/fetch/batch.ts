@@ -222,6 +222,10 @@ export class FetchBatch implements FetchBatchLike {
     return this.#cdnAgent;
   }
 
+  warm(): void {
+    void this.#localDaemon();
+  }
+
   add(entry: BatchEntry): Promise<FetchResult> {
     let job: Job;
     try {
