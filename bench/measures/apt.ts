@@ -8,9 +8,10 @@
  *   - warm: through the method, peer A holds all 30 (0 mirror requests for .debs expected).
  * Between runs B's daemon is emptied, so each method run is cold or warm as named. Runs
  * alternate plain / method; medians. `apt-get update` is done once per sandbox and not timed.
- * With env BENCH_CPU_PROF=DIR the method processes write V8 CPU profiles there.
+ * With env BENCH_CPU_PROF=DIR the method processes write V8 CPU profiles there; with
+ * BENCH_APT_TRACE=FILE each method run's timeline (PASSIM_APT_TRACE) is appended to FILE.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Ctx } from '../lib/context.js';
 import { seedItem } from '../lib/files.js';
@@ -45,7 +46,9 @@ export async function measure(ctx: Ctx): Promise<Row[]> {
     const source = `deb [trusted=yes] ${mirror.url('/debian')} stable main`;
     const prof: Record<string, string> = process.env.BENCH_CPU_PROF ? { PASSIM_APT_NODE_ARGS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_CPU_PROF}` } : {};
     const plainSb = await aptSandbox(await mkdtemp(join(dir, 'plain-')), source, { method: null });
-    const passimSb = await aptSandbox(await mkdtemp(join(dir, 'passim-')), source, { env: { PASSIM_SOCKET: dB.socket, ...prof } });
+    const traceFile = process.env.BENCH_APT_TRACE;
+    const trace: Record<string, string> = traceFile ? { PASSIM_APT_TRACE: '1' } : {};
+    const passimSb = await aptSandbox(await mkdtemp(join(dir, 'passim-')), source, { env: { PASSIM_SOCKET: dB.socket, ...prof, ...trace } });
     const pkgs = repo.debs.map((d) => d.pkg);
 
     const aptGet = async (sb: AptSandbox, args: string[], cwd: string) => {
@@ -56,10 +59,11 @@ export async function measure(ctx: Ctx): Promise<Row[]> {
     for (const sb of [plainSb, passimSb]) await aptGet(sb, ['update'], sb.root);
 
     /** one timed `apt-get download` of every package into a fresh dir; returns ms and the mirror's .deb requests */
-    const download = async (sb: AptSandbox) => {
+    const download = async (sb: AptSandbox, label = 'plain') => {
       const out = await mkdtemp(join(dir, 'dl-'));
       const before = mirror.countMatching(/\.deb$/);
       const r = await aptGet(sb, ['download', ...pkgs], out);
+      if (traceFile && sb === passimSb) await appendFile(traceFile, `# ${label}: ${Math.round(r.ms)} ms\n${r.stderr}`);
       const got = (await readdir(out)).filter((n) => n.endsWith('.deb'));
       if (got.length !== repo.debs.length) throw new Error(`apt-get download left ${got.length} of ${repo.debs.length} .debs`);
       await rm(out, { recursive: true, force: true });
@@ -89,7 +93,7 @@ export async function measure(ctx: Ctx): Promise<Row[]> {
     for (let i = 0; i < reps; i++) {
       await clearB();
       plain.push((await download(plainSb)).ms);
-      const c = await download(passimSb);
+      const c = await download(passimSb, `cold ${i + 1}`);
       cold.push(c.ms);
       coldMirror.push(c.mirrorDebs);
       ctx.log(`  cold ${i + 1}/${reps}: plain apt ${Math.round(plain.at(-1)!)} ms, method ${Math.round(c.ms)} ms (${c.mirrorDebs} .debs from the mirror)`);
@@ -101,7 +105,7 @@ export async function measure(ctx: Ctx): Promise<Row[]> {
     for (let i = 0; i < reps; i++) {
       await clearB();
       plain.push((await download(plainSb)).ms);
-      const w = await download(passimSb);
+      const w = await download(passimSb, `warm ${i + 1}`);
       warm.push(w.ms);
       warmMirror.push(w.mirrorDebs);
       ctx.log(`  warm ${i + 1}/${reps}: plain apt ${Math.round(plain.at(-1)!)} ms, method ${Math.round(w.ms)} ms (${w.mirrorDebs} .debs from the mirror)`);
