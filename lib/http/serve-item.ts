@@ -186,12 +186,24 @@ export async function serveItem(
  */
 async function sendRange(fh: FileHandle, res: ServerResponse, start: number, end: number): Promise<number> {
   const bufs = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
-  let onClose!: () => void;
-  const closed = new Promise<never>((_, reject) => {
-    onClose = () => { if (!res.writableFinished) reject(new Error('connection closed')); };
-    res.once('close', onClose);
-  });
-  closed.catch(() => {});
+  // The connection closing fails the one wait in progress. (Racing each wait against one promise
+  // of the close instead left a reaction per chunk on that promise until the response ended:
+  // ~10 MiB of old space serving 1 GiB to 8 peers at once.)
+  let closed: Error | undefined;
+  let failWait: ((err: Error) => void) | undefined;
+  const onClose = () => {
+    if (res.writableFinished) return;
+    closed = new Error('connection closed');
+    failWait?.(closed);
+  };
+  res.once('close', onClose);
+  const unlessClosed = (p: Promise<void>) =>
+    closed
+      ? Promise.reject(closed)
+      : new Promise<void>((resolve, reject) => {
+        failWait = reject;
+        p.then(resolve, reject);
+      });
   const write = (chunk: Buffer) =>
     new Promise<void>((resolve, reject) => {
       res.write(chunk, (err) => (err ? reject(err) : resolve()));
@@ -206,14 +218,14 @@ async function sendRange(fh: FileHandle, res: ServerResponse, start: number, end
       turn ^= 1;
       const { bytesRead } = await fh.read(buf, 0, Math.min(READ_CHUNK, end - pos + 1), pos);
       if (bytesRead === 0) throw new Error('the file shrank while it was being sent');
-      await Promise.race([inFlight, closed]);
+      await unlessClosed(inFlight);
       inFlight = write(buf.subarray(0, bytesRead));
       inFlight.catch(() => {}); // a failed write is seen where inFlight is awaited, not as unhandled
       pos += bytesRead;
       sent += bytesRead;
     }
-    await Promise.race([inFlight, closed]);
-    await Promise.race([new Promise<void>((resolve) => res.end(() => resolve())), closed]);
+    await unlessClosed(inFlight);
+    await unlessClosed(new Promise<void>((resolve) => res.end(() => resolve())));
     return sent;
   } finally {
     res.off('close', onClose);
