@@ -19,6 +19,7 @@ import type { ItemInfo, ItemStore } from '../store/types.js';
 import type { Logger } from '../core/logger.js';
 import { contentTypeFor } from './mime.js';
 import { errorPage } from './error-page.js';
+import { SpareBuffers } from './spare-buffers.js';
 
 export type RangeDecision =
   | { kind: 'full' }
@@ -71,6 +72,8 @@ export type ServeResult =
   | { kind: 'sent'; status: number; bytes: number; complete: boolean; counted: boolean };
 
 const READ_CHUNK = 256 * 1024;
+/** kept between responses: the two buffers of each of 8 downloads at once (4 MiB) */
+export const readBuffers = new SpareBuffers(READ_CHUNK, 16);
 
 export async function serveItem(
   req: IncomingMessage,
@@ -180,12 +183,13 @@ export async function serveItem(
 /**
  * Sends bytes start..end of the open file through two buffers used in turn: the next chunk is
  * read while the previous one is being written, and a buffer is reused only once its write has
- * completed. Serving eight 1 GiB downloads this way allocates 2 × READ_CHUNK per response instead
- * of a new buffer per chunk, so the daemon's memory stays flat however much it serves.
+ * completed. The buffers come from readBuffers and go back there once the response has finished
+ * (not when it was cut short: a write may still hold one), so serving takes no new memory per
+ * chunk nor, after the first downloads, per response.
  * Resolves with the bytes written once the response has finished; rejects if the peer goes away.
  */
 async function sendRange(fh: FileHandle, res: ServerResponse, start: number, end: number): Promise<number> {
-  const bufs = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
+  const bufs: Buffer[] = [];
   // The connection closing fails the one wait in progress. (Racing each wait against one promise
   // of the close instead left a reaction per chunk on that promise until the response ended:
   // ~10 MiB of old space serving 1 GiB to 8 peers at once.)
@@ -214,7 +218,7 @@ async function sendRange(fh: FileHandle, res: ServerResponse, start: number, end
   let inFlight: Promise<void> = Promise.resolve();
   try {
     while (pos <= end) {
-      const buf = bufs[turn]!;
+      const buf = (bufs[turn] ??= readBuffers.take());
       turn ^= 1;
       const { bytesRead } = await fh.read(buf, 0, Math.min(READ_CHUNK, end - pos + 1), pos);
       if (bytesRead === 0) throw new Error('the file shrank while it was being sent');
@@ -226,6 +230,7 @@ async function sendRange(fh: FileHandle, res: ServerResponse, start: number, end
     }
     await unlessClosed(inFlight);
     await unlessClosed(new Promise<void>((resolve) => res.end(() => resolve())));
+    for (const b of bufs) readBuffers.give(b);
     return sent;
   } finally {
     res.off('close', onClose);
