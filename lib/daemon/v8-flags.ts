@@ -13,15 +13,18 @@
  * (`--max-semi-space-size` would do the first more directly, but V8 reads it only when the heap is
  * set up, i.e. on the command line; the growth factor is read each time the space would grow.)
  * PASSIM_DAEMON_V8_FLAGS replaces the list (empty: none), for measuring what each one does.
+ * They are kept (core/kept-v8-flags.ts): each worker thread's start would otherwise reset the
+ * growth factor to 2.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { keepV8Flags } from '../core/kept-v8-flags.js';
 
 export const DAEMON_V8_FLAGS = ['--semi-space-growth-factor=1', '--no-opt'] as const;
 
 export function applyDaemonV8Flags(env: NodeJS.ProcessEnv = process.env): string[] {
   const flags = env.PASSIM_DAEMON_V8_FLAGS !== undefined ? env.PASSIM_DAEMON_V8_FLAGS.split(/\s+/).filter(Boolean) : [...DAEMON_V8_FLAGS];
-  for (const f of flags) setFlagsFromString(f);
+  keepV8Flags(flags);
   return flags;
 }
 
