@@ -137,6 +137,8 @@ interface Round {
   queues: Map<string, PeerQueue>;
   /** hashes the daemon's cache had peers for */
   cached: Set<string>;
+  /** the daemon hears nobody else on the LAN: no mDNS lookup, no claims window */
+  alone: boolean;
   finderError?: unknown;
 }
 
@@ -338,7 +340,9 @@ export class FetchBatch implements FetchBatchLike {
     return this.#session;
   }
 
-  #finderList(): Promise<BrowseMany[]> {
+  /** The finders of a round; alone on the LAN (the daemon says), mDNS has nobody to ask. */
+  #finderList(alone: boolean): Promise<BrowseMany[]> {
+    if (alone && !this.#o.finders && !this.#o.browse) return Promise.resolve(this.#o.extraFinders ?? []);
     this.#finders ??= (async () => {
       if (this.#o.finders) return this.#o.finders;
       if (this.#o.browse) return [finderFromBrowse(this.#o.browse)];
@@ -349,7 +353,7 @@ export class FetchBatch implements FetchBatchLike {
   }
 
   async #round(jobs: Job[]): Promise<Round> {
-    const round: Round = { queues: new Map(), cached: new Set() };
+    const round: Round = { queues: new Map(), cached: new Set(), alone: false };
     const daemon = await this.#localDaemon();
     if (this.#o.peers === false) return round;
     const hashes = [...new Set(jobs.filter((j) => !daemon?.items.has(j.sha256)).map((j) => j.sha256))];
@@ -365,6 +369,7 @@ export class FetchBatch implements FetchBatchLike {
         for (let i = 0; i < hashes.length; i += MAX_PEERS_HASHES) {
           const chunk = hashes.slice(i, i + MAX_PEERS_HASHES);
           const reply = await withTimeout(c.peers(chunk), this.#o.localTimeoutMs ?? CONTROL_TIMEOUT_MS, 'the daemon did not answer in time');
+          round.alone = reply.alone === true;
           for (const h of chunk) {
             const list = reply.peers[h];
             if (!Array.isArray(list)) continue;
@@ -383,7 +388,7 @@ export class FetchBatch implements FetchBatchLike {
       // these may need a herd, which bids through the daemon: load what claims need now, not when
       // the window is running (a batch the LAN holds whole never loads it)
       if (daemon && this.#o.herd !== false) this.#claimsReady ??= this.#controlClient().then((c) => c.prepareClaims()).catch(() => {});
-      const finders = await this.#finderList();
+      const finders = await this.#finderList(round.alone);
       const opts = {
         timeoutMs: this.#o.timeoutMs ?? DEFAULT_DISCOVERY_MS,
         excludeInstances: daemon ? [daemon.instance] : undefined,
@@ -424,7 +429,7 @@ export class FetchBatch implements FetchBatchLike {
     /** bytes of this file counted in #kept */
     let held = 0;
     try {
-      if (o.herd !== false && o.peers !== false && !local?.item && !round.cached.has(sha256)) herd = await this.#herd(job, daemon, urls.length > 0);
+      if (o.herd !== false && o.peers !== false && !local?.item && !round.cached.has(sha256)) herd = await this.#herd(job, daemon, urls.length > 0, round.alone);
       herd?.start();
       const skipped: FetchResult['skipped'] = [];
       let mismatches = 0;
@@ -556,7 +561,7 @@ export class FetchBatch implements FetchBatchLike {
     return { ...r, path: final, ms: Math.round(performance.now() - job.t0), published: false, skipped: [] };
   }
 
-  async #herd(job: Job, daemon: DaemonView | undefined, hasCdn: boolean): Promise<Herd | undefined> {
+  async #herd(job: Job, daemon: DaemonView | undefined, hasCdn: boolean, alone: boolean): Promise<Herd | undefined> {
     const o = this.#o;
     const injected = o.browse !== undefined || o.finders !== undefined;
     const claimBrowse = o.claimBrowse ?? (injected ? undefined : (await this.#mdns()).browse);
@@ -579,6 +584,7 @@ export class FetchBatch implements FetchBatchLike {
       windowMs: o.timeoutMs ?? DEFAULT_DISCOVERY_MS,
       waitMs: o.herdWaitMs ?? 60_000,
       pollMs: o.herdPollMs,
+      alone,
       localSource: daemon
         ? async () => {
           const d = await probeLocalDaemon(socketPath, sha256, localTimeout);
