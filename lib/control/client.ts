@@ -274,7 +274,7 @@ export class ControlClient {
    * discovery window, and loading undici takes hundreds of ms on a busy machine.
    */
   prepareClaims(): Promise<void> {
-    this.claimsReady ??= import('undici').then(({ Client: UndiciClient }) => {
+    this.claimsReady ??= import('../fetch/undici-lean.js').then(({ Client: UndiciClient }) => {
       this.claimClient ??= new UndiciClient('http://localhost', {
         socketPath: this.socketPath,
         connectTimeout: 5000,

@@ -7,7 +7,8 @@
  *   Node's own NODE_EXTRA_CA_CERTS works as well).
  */
 import { rootCertificates } from 'node:tls';
-import { Agent } from 'undici';
+import type { Agent as AgentType } from 'undici';
+import { Agent } from './undici-lean.js';
 import type { SourceLimits } from './limits.js';
 
 export { resolveCdnCa } from './cdn-ca.js';
@@ -28,7 +29,7 @@ function agentOptions(limits: SourceLimits, connections: number) {
 }
 
 /** For the CDN: normal certificate verification (system roots + optional extra CAs). */
-export function cdnAgent(limits: SourceLimits, cdnCa?: string | Buffer, connections = 8): Agent {
+export function cdnAgent(limits: SourceLimits, cdnCa?: string | Buffer, connections = 8): AgentType {
   const connect: Record<string, unknown> = { rejectUnauthorized: true, timeout: limits.connectTimeoutMs };
   if (cdnCa !== undefined) connect.ca = [...rootCertificates, cdnCa];
   return new Agent({ ...agentOptions(limits, connections), connect });

@@ -165,7 +165,7 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
           maxHeaderSize: limits.maxHeaderSize,
           headers,
         }, opts.peerConnections)
-        : await (await import('undici')).request(url, {
+        : await (await import('./undici-lean.js')).request(url, {
           method: 'GET',
           dispatcher,
           signal: ac.signal,
