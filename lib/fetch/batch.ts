@@ -335,6 +335,14 @@ export class FetchBatch implements FetchBatchLike {
     return this.#control;
   }
 
+  /** A Browse on the batch's mDNS session, which it opens at its first use. */
+  readonly #sessionBrowse: Browse = (sha256, opts) => {
+    const session = () => this.#mdns();
+    return (async function* () {
+      yield* (await session()).browse(sha256, opts);
+    })();
+  };
+
   async #mdns(): Promise<MdnsSession> {
     this.#session ??= import('../discovery/browse-many.js').then((m) => new m.MdnsSession({ interfaces: this.#o.interfaces }));
     return this.#session;
@@ -388,6 +396,9 @@ export class FetchBatch implements FetchBatchLike {
       // these may need a herd, which bids through the daemon: load what claims need now, not when
       // the window is running (a batch the LAN holds whole never loads it)
       if (daemon && this.#o.herd !== false) this.#claimsReady ??= this.#controlClient().then((c) => c.prepareClaims()).catch(() => {});
+      // and may go to their mirror: its pool loads meanwhile
+      const rest = new Set(unknown);
+      if (this.#o.useCdn !== false && jobs.some((j) => j.entry.urls.length && rest.has(j.sha256))) void this.#cdnPool().catch(() => {});
       const finders = await this.#finderList(round.alone);
       const opts = {
         timeoutMs: this.#o.timeoutMs ?? DEFAULT_DISCOVERY_MS,
@@ -564,7 +575,8 @@ export class FetchBatch implements FetchBatchLike {
   async #herd(job: Job, daemon: DaemonView | undefined, hasCdn: boolean, alone: boolean): Promise<Herd | undefined> {
     const o = this.#o;
     const injected = o.browse !== undefined || o.finders !== undefined;
-    const claimBrowse = o.claimBrowse ?? (injected ? undefined : (await this.#mdns()).browse);
+    // the batch's mDNS session, opened only when the herd first browses (alone, it may never)
+    const claimBrowse = o.claimBrowse ?? (injected ? undefined : this.#sessionBrowse);
     if (!claimBrowse) return undefined;
     const { sha256, name } = job;
     await this.#claimsReady;
