@@ -3,8 +3,10 @@
  * (bench/lib/slow-mirror.ts: +20 ms per request, 100 Mbit/s shared) serving a repository of 30
  * .debs of 20 KB – 2 MB; host B runs `apt-get download` of all 30 into an empty dir:
  *   - plain: apt's own http method, from the mirror (the baseline);
- *   - cold: through the method, nobody on the LAN holds anything (mirror via the batch engine,
- *     then published to B's daemon);
+ *   - cold, alone: through the method, no other passim host on the LAN (B's daemon knows it is
+ *     alone: straight to the mirror via the batch engine, then published to B's daemon);
+ *   - cold, with a peer: the same while an empty daemon runs on the mirror host (B is not alone:
+ *     the LAN is asked first, and the herd's claims window runs);
  *   - warm: through the method, peer A holds all 30 (0 mirror requests for .debs expected).
  * Between runs B's daemon is emptied, so each method run is cold or warm as named. Runs
  * alternate plain / method; medians. `apt-get update` is done once per sandbox and not timed.
@@ -85,18 +87,44 @@ export async function measure(ctx: Ctx): Promise<Row[]> {
     const reps = ctx.quick ? 1 : 3;
     const plain: number[] = [];
     const cold: number[] = [];
+    const coldPeer: number[] = [];
     const warm: number[] = [];
     const coldMirror: number[] = [];
+    const coldPeerMirror: number[] = [];
     const warmMirror: number[] = [];
+    /** B's daemon hears nobody else (POST /peers says alone): the cold runs are the lone-host case */
+    const aloneB = async () => {
+      const { ControlClient } = await import('../../lib/control/client.js');
+      const c = new ControlClient(dB.socket);
+      try {
+        for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+          if ((await c.peers(['00'.repeat(32)])).alone) return true;
+        }
+        return false;
+      } finally {
+        await c.close();
+      }
+    };
     // warm-up: the mirror's page cache, apt's caches
     await download(plainSb);
+    const wasAlone = await aloneB();
     for (let i = 0; i < reps; i++) {
       await clearB();
       plain.push((await download(plainSb)).ms);
       const c = await download(passimSb, `cold ${i + 1}`);
       cold.push(c.ms);
       coldMirror.push(c.mirrorDebs);
-      ctx.log(`  cold ${i + 1}/${reps}: plain apt ${Math.round(plain.at(-1)!)} ms, method ${Math.round(c.ms)} ms (${c.mirrorDebs} .debs from the mirror)`);
+      ctx.log(`  cold, alone ${i + 1}/${reps}: plain apt ${Math.round(plain.at(-1)!)} ms, method ${Math.round(c.ms)} ms (${c.mirrorDebs} .debs from the mirror)`);
+    }
+    // a passim host on the LAN that holds nothing: B is no longer alone
+    await ctx.daemon(M, { conf: 'Cooldown=0' });
+    for (let i = 0; i < reps; i++) {
+      await clearB();
+      plain.push((await download(plainSb)).ms);
+      const c = await download(passimSb, `cold with a peer ${i + 1}`);
+      coldPeer.push(c.ms);
+      coldPeerMirror.push(c.mirrorDebs);
+      ctx.log(`  cold, with a peer ${i + 1}/${reps}: plain apt ${Math.round(plain.at(-1)!)} ms, method ${Math.round(c.ms)} ms (${c.mirrorDebs} .debs from the mirror)`);
     }
     // A now holds every .deb (seeded into its store before it starts; any number of shares, no cooldown)
     const rootA = await ctx.makeRoot();
@@ -113,7 +141,7 @@ export async function measure(ctx: Ctx): Promise<Row[]> {
 
     const base = median(plain);
     const what = `apt-get download of ${repo.debs.length} .debs (${fmtBytes(total)}), mirror +${WAN.latencyMs} ms/request, ${Math.round((WAN.bytesPerSec * 8) / 1e6)} Mbit/s shared`;
-    const data = { sizes, total, plain, cold, warm, coldMirror, warmMirror };
+    const data = { sizes, total, plain, cold, coldPeer, warm, coldMirror, coldPeerMirror, warmMirror, wasAlone };
     return [
       { group: name, measure: `${what}: plain apt (apt's http method)`, value: `${fmtMs(base)} (median of ${plain.length})`, baseline: '—', ratio: '—', target: '—', met: null, data },
       {
@@ -122,9 +150,14 @@ export async function measure(ctx: Ctx): Promise<Row[]> {
         met: median(warm) / base <= 0.25 && warmMirror.every((n) => n === 0), note: `mirror .deb requests per warm run: ${warmMirror.join(', ')}`,
       },
       {
-        group: name, measure: `${what}: through the passim method, cold (nobody holds anything)`, value: `${fmtMs(median(cold))} (median of ${reps})`,
+        group: name, measure: `${what}: through the passim method, cold, alone (no other passim host on the LAN)`, value: `${fmtMs(median(cold))} (median of ${reps})`,
         baseline: `plain ${fmtMs(base)}`, ratio: fmtRatio(median(cold) / base), target: '≤ 1.15×', met: median(cold) / base <= 1.15,
-        note: `mirror .deb requests per cold run: ${coldMirror.join(', ')}`,
+        note: `mirror .deb requests per cold run: ${coldMirror.join(', ')}; B's daemon said alone before the runs: ${wasAlone}`,
+      },
+      {
+        group: name, measure: `${what}: through the passim method, cold, with a peer (an empty daemon on the LAN)`, value: `${fmtMs(median(coldPeer))} (median of ${reps})`,
+        baseline: `plain ${fmtMs(base)}`, ratio: fmtRatio(median(coldPeer) / base), target: '≤ 1.15×', met: median(coldPeer) / base <= 1.15,
+        note: `mirror .deb requests per cold run: ${coldPeerMirror.join(', ')}`,
       },
     ];
   } finally {
