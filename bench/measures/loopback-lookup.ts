@@ -3,7 +3,8 @@
  * for a hash the daemon does not hold): 302 to a peer that has it, or 404. On a namespace LAN:
  * host A (our daemon) holds one file; the lookups run on host B (our daemon), p50/p99 of
  *  - 404 for an unknown hash (a new random hash each time: the cache cannot know it, one browse);
- *  - 302 for the file A announced (from B's peer cache: no query, no wait).
+ *  - 302 for the file A announced (from B's peer cache: no query, no wait);
+ *  - 404 again once A is gone and B knows it is alone on the LAN (no browse at all).
  * Side by side, when /work/upstream/READY exists (built outside the repo by another helper, never
  * part of it): the same lookups on host U running upstream passimd (with its Avahi), whose peer is
  * the same host A. Without it, the issue's upstream figure (1.0 s for a 404) is the reference.
@@ -42,8 +43,8 @@ async function time(host: LanHost, port: number, jobs: Array<{ name: string; has
   return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { results: Sample[] }).results;
 }
 
-/** Upstream passimd (with its own Avahi and system bus) in host U; resolves once it owns its bus name. */
-async function startUpstream(ctx: Ctx, host: LanHost): Promise<void> {
+/** Upstream passimd (with its own Avahi and system bus) in host U; resolves once it owns its bus name, with a stop. */
+async function startUpstream(ctx: Ctx, host: LanHost): Promise<() => Promise<void>> {
   const dir = join(ctx.work, 'upstream-state');
   await mkdir(dir, { recursive: true });
   const child = host.spawn('sh', [UPSTREAM_RUNNER, host.ns, dir], { buffer: false, stdin: 'ignore' });
@@ -58,8 +59,13 @@ async function startUpstream(ctx: Ctx, host: LanHost): Promise<void> {
         }
       });
     }
-    void child.then(() => reject(new Error('upstream passimd exited')));
+    const exited = () => reject(new Error('upstream passimd exited'));
+    void child.then(exited, exited);
   });
+  return async () => {
+    child.kill('SIGTERM');
+    await child.catch(() => undefined);
+  };
 }
 
 function stats(s: Sample, want: number) {
@@ -72,8 +78,8 @@ export async function measure(ctx: Ctx): Promise<Row[]> {
   const lan = await ctx.lan(withUpstream ? 3 : 2);
   const [A, B, U] = lan.hosts as [LanHost, LanHost, LanHost | undefined];
   const [dA, dB] = await Promise.all([ctx.daemon(A), ctx.daemon(B)]);
-  if (withUpstream) await startUpstream(ctx, U!);
-  else ctx.log(`  ${UPSTREAM_READY} missing: upstream is the issue's ${UPSTREAM_404_MS} ms`);
+  const stopUpstream = withUpstream ? await startUpstream(ctx, U!) : undefined;
+  if (!withUpstream) ctx.log(`  ${UPSTREAM_READY} missing: upstream is the issue's ${UPSTREAM_404_MS} ms`);
 
   const dir = join(ctx.work, 'loopback');
   await mkdir(dir, { recursive: true });
@@ -107,6 +113,15 @@ export async function measure(ctx: Ctx): Promise<Row[]> {
       { ...jobs[1]!, hashes: jobs[1]!.hashes.slice(0, ctx.quick ? 5 : 20) },
     ]);
   }
+  // B alone on the LAN (A and upstream gone, their goodbyes heard): nobody to ask, 404 at once
+  await Promise.all([dA.stop(), stopUpstream?.()]);
+  let alone = false;
+  for (let i = 0; i < 200 && !alone; i++) {
+    const r = await run('curl', ['-s', '--unix-socket', dB.socket, '-X', 'POST', '--data-binary', JSON.stringify({ hashes: [hash] }), 'http://localhost/peers'], { ns: B.ns });
+    alone = r.code === 0 && (JSON.parse(r.stdout) as { alone?: boolean }).alone === true;
+    if (!alone) await sleep(100);
+  }
+  const [alone404] = alone ? await time(B, dB.port, [{ ...jobs[0]!, hashes: randomHashes(runs404) }]) : [undefined];
   const o404 = stats(ours404!, 404);
   const o302 = stats(ours302!, 302);
   const u404 = up404 && stats(up404, 404);
@@ -125,6 +140,17 @@ export async function measure(ctx: Ctx): Promise<Row[]> {
       met: o404.wrong === 0 && o404.max <= 500,
       data: { ours: ours404, upstream: up404 ?? null, upstreamMeasured: Boolean(u404) },
       note: `max ${fmtMs(o404.max)}; one browse of ${LOOKUP_WINDOW_MS} ms (lib/discovery/peer-lookup.ts)`,
+    },
+    {
+      group: name,
+      measure: 'loopback 404, unknown hash, the daemon alone on its LAN',
+      value: alone404 ? fmt(stats(alone404, 404)) : 'B never said it was alone',
+      baseline: u404 ? `upstream ${fmt(u404)}` : `upstream ${fmtMs(UPSTREAM_404_MS)} (issue 9)`,
+      ratio: alone404 ? ratio(stats(alone404, 404).p50 / base404) : '—',
+      target: '≤ 500 ms',
+      met: alone404 ? stats(alone404, 404).wrong === 0 && stats(alone404, 404).max <= 500 : false,
+      data: { ours: alone404 ?? null },
+      note: 'no other instance heard on the LAN: no browse (peer-cache.ts alone())',
     },
     {
       group: name,
