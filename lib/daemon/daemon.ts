@@ -214,6 +214,9 @@ export class Daemon {
       // once it is over, its transient objects go (promoted by the small young generation, they
       // would stay in RSS until V8's next full collection)
       store.startStaticScan(() => { if (store.size) collectGarbage(); });
+      // timers and watchers now, while that scan runs: it syncs the watchers as it ends (started
+      // after it, they would ask for a second full scan, whose garbage no collection follows)
+      store.startTimers();
 
       if (this.hooks.dbus !== false) {
         // loaded only when wanted: dbus-next and its native fd helper cost memory and start time
@@ -223,7 +226,6 @@ export class Daemon {
 
       if (this.advertising) await this.startAdvertising();
       await this.startWideArea(config);
-      store.startTimers();
       this.log.info(`passim ${version()} serving ${store.size} items on https port ${this.http.port}` +
         `${this.advertising ? `, advertised as ${responder.instanceName}` : ' (not advertising)'}; control socket ${paths.socketPath}`);
     } catch (err) {
