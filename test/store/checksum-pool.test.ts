@@ -111,3 +111,17 @@ test('workers end when idle and start again for new work', async (t) => {
   await writeFile(f, 'y');
   assert.equal((await pool.checksum(f, await stampOf(f))).sha256, sha256('y'));
 });
+
+test('retireIdle() ends idle workers at once (a scan is over), without waiting for their idle time', async (t) => {
+  const dir = await tempDir(t);
+  const pool = new ChecksumPool({ idleMs: 60_000 });
+  defer(t, () => pool.close());
+  const f = join(dir, 'f');
+  await writeFile(f, 'x');
+  await pool.checksum(f, await stampOf(f));
+  assert.ok(pool.threads >= 1);
+  pool.retireIdle();
+  assert.equal(pool.threads, 0, 'no worker thread left');
+  await writeFile(f, 'y');
+  assert.equal((await pool.checksum(f, await stampOf(f))).sha256, sha256('y'), 'a new one starts for new work');
+});
