@@ -16,7 +16,7 @@ import { ClaimTable } from '../control/claims.js';
 import type { PeersReply, StatusReply } from '../control/api.js';
 import type { ItemInfo } from '../store/types.js';
 import type { DaemonConfig } from '../core/config.js';
-import { WideArea, WIDE_AREA_KEYS } from './wide-area.js';
+import type { WideArea } from './wide-area.js';
 import { collectGarbage } from './v8-flags.js';
 import type { Peer, PeerVia } from '../discovery/types.js';
 import { WIDE_AREA_TTL } from '../discovery/wide-area/records.js';
@@ -37,6 +37,8 @@ export interface DaemonHooks {
 const LIVE_KEYS = [['cooldown', 'Cooldown'], ['carbonCost', 'CarbonCost'], ['maxItemSize', 'MaxItemSize'], ['metered', 'Metered']] as const;
 const RESTART_KEYS = [['port', 'Port'], ['bind', 'Bind'], ['interfaces', 'Interfaces'], ['ipv6', 'IPv6'], ['path', 'Path'],
   ['localhostOnly', 'LocalhostOnly'], ['maxUploads', 'MaxUploads'], ['maxUploadsPerPeer', 'MaxUploadsPerPeer']] as const;
+/** passim.conf keys of the wide-area part (Domain=): a change restarts that part. */
+const WIDE_AREA_KEYS = [['domain', 'Domain'], ['dnsServer', 'DnsServer'], ['dnsKeyFile', 'DnsKeyFile']] as const;
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 export class Daemon {
@@ -261,7 +263,8 @@ export class Daemon {
   /** Builds the wide-area part from the config (nothing when Domain is empty). Throws ConfigError. */
   private async startWideArea(config: DaemonConfig): Promise<void> {
     if (!this.http || !this.store) return;
-    const wa = await WideArea.create({
+    // loaded only with a Domain: its DNS update and zone lookup code is not needed otherwise
+    const wa = !config.domain ? undefined : await (await import('./wide-area.js')).WideArea.create({
       config, configPath: this.settings.configPath, stateDir: this.settings.paths.stateDir,
       instance: this.responder?.instanceName || `Passim-${this.http.port.toString(16).toUpperCase().padStart(4, '0')}`,
       port: this.http.port, logger: this.log,
