@@ -83,6 +83,14 @@ interface LinkState {
   rescueTimer?: NodeJS.Timeout;
 }
 
+/** start({ announceAfter }): open once that promise settles (error: it rejected) */
+interface ProbeGate {
+  open: boolean;
+  error?: unknown;
+  /** called as it opens */
+  onOpen?: () => void;
+}
+
 interface ProbeRound {
   conflicts: Set<string>;
   lost: boolean;
@@ -174,11 +182,12 @@ export class Responder implements AdvertiserLike {
   start(opts: { announceAfter?: Promise<unknown> } = {}): Promise<void> {
     if (this.#state === 'stopped') return Promise.reject(new PassimError('mDNS responder already stopped'));
     this.#starting ??= (async () => {
-      let gate: { open: boolean; error?: unknown } | undefined;
+      let gate: ProbeGate | undefined;
       if (opts.announceAfter) {
-        const g: { open: boolean; error?: unknown } = { open: false };
+        const g: ProbeGate = { open: false };
         gate = g;
-        opts.announceAfter.then(() => { g.open = true; }, (err: unknown) => { g.open = true; g.error = err ?? new PassimError('mDNS: start aborted'); });
+        const open = (error?: unknown) => { g.open = true; g.error = error; g.onOpen?.(); };
+        opts.announceAfter.then(() => open(), (err: unknown) => open(err ?? new PassimError('mDNS: start aborted')));
       }
       const links = this.#watcher.start();
       await Promise.all(links.map((l) => this.#openLink(l)));
@@ -441,9 +450,11 @@ export class Responder implements AdvertiserLike {
 
   /**
    * Probes until the names are ours (renaming on conflict). With a `gate`, probing goes on (one
-   * probe per 250 ms after the usual three) until it opens: the names are claimed only then.
+   * probe per 250 ms after the usual three and the 250 ms after them) until it opens, and the
+   * names are claimed as it opens: three probes went unanswered already, and someone probing for
+   * the same names meanwhile saw the later ones (and is answered by us from then on).
    */
-  async #probeLoop(gate?: { open: boolean; error?: unknown }): Promise<void> {
+  async #probeLoop(gate?: ProbeGate): Promise<void> {
     let attempts = 0;
     for (;;) {
       attempts++;
@@ -453,7 +464,16 @@ export class Responder implements AdvertiserLike {
       await this.#sleep(randomInt(0, PROBE_INTERVAL_MS));
       for (let i = 0; (i < 3 || (gate && !gate.open)) && !round.conflicts.size && !round.lost; i++) {
         await this.#sendProbes();
-        await this.#sleep(PROBE_INTERVAL_MS);
+        if (gate && i >= 3) {
+          // only an extra probe's wait ends as the gate opens
+          if (gate.open) break;
+          gate.onOpen = () => round.wake?.();
+        }
+        try {
+          await this.#sleep(PROBE_INTERVAL_MS);
+        } finally {
+          if (gate) gate.onOpen = undefined;
+        }
       }
       this.#probe = undefined;
       if (round.conflicts.size) {
