@@ -72,3 +72,16 @@ export async function memOf(pid: number): Promise<{ rss: number; hwm: number } |
     return undefined;
   }
 }
+
+/** CPU time (user + sys) a process has used so far, seconds (clock ticks of 1/100 s); undefined once it is gone. */
+export async function cpuOf(pid: number): Promise<number | undefined> {
+  const { readFile } = await import('node:fs/promises');
+  try {
+    const s = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // fields after the parenthesised command name: state is field 3, utime 14, stime 15
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}

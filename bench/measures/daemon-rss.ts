@@ -2,7 +2,8 @@
  * Daemon memory idle (empty store, one 1 GiB item, 10,000 items, a 10,000-file static dir), then
  * while serving the big file to 8 peers at once: 3 rounds of 8 concurrent
  * `curl -k -o /dev/null` from 8 namespace hosts; VmRSS / VmHWM of the daemon process (in its
- * namespace) sampled every 50 ms from /proc/<pid>/status.
+ * namespace) sampled every 50 ms from /proc/<pid>/status, and the CPU time (user + sys) it used
+ * per round. BENCH_IDLE_ONLY=1 measures only the idle rows, BENCH_SERVE_ONLY=1 only the serving one.
  */
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import { buildStaticDir, buildStore, seedItem } from '../lib/files.js';
 import type { LanHost } from '../../test/helpers/netns.js';
 import { ControlClient } from '../../lib/control/client.js';
 import type { StatusReply } from '../../lib/control/api.js';
-import { memOf, run, sleep } from '../lib/proc.js';
+import { cpuOf, memOf, run, sleep } from '../lib/proc.js';
 import { MiB, fmtBytes, fmtRate } from '../lib/stats.js';
 import type { Row } from '../lib/table.js';
 
@@ -92,7 +93,8 @@ export async function measure(ctx: Ctx): Promise<Row[]> {
   const rounds = 3;
   const lan = await ctx.lan(clients + 1);
   const A = lan.hosts[0]!;
-  const idleTable = await idleRows(ctx, A, big);
+  // BENCH_SERVE_ONLY=1 skips the (slow) idle rows and measures only serving
+  const idleTable = process.env.BENCH_SERVE_ONLY ? [] : await idleRows(ctx, A, big);
   if (process.env.BENCH_IDLE_ONLY) return idleTable;
   const root = await ctx.makeRoot();
   await seedItem(join(root, 'state'), big.path, big.sha256, 'big.bin', { shareLimit: 1_000_000 });
@@ -103,7 +105,7 @@ export async function measure(ctx: Ctx): Promise<Row[]> {
   const url = `https://${A.address}:27500/big.bin?sha256=${big.sha256}`;
   await sleep(500);
   const idle = (await memOf(pid))!;
-  const perRound: Array<{ peak: number; after: number; ms: number; rate: number }> = [];
+  const perRound: Array<{ peak: number; after: number; ms: number; rate: number; cpu: number }> = [];
   for (let r = 0; r < rounds; r++) {
     let peak = 0;
     let sampling = true;
@@ -114,17 +116,20 @@ export async function measure(ctx: Ctx): Promise<Row[]> {
         await sleep(50);
       }
     })();
+    const cpu0 = (await cpuOf(pid))!;
     const t = performance.now();
     const res = await Promise.all(lan.hosts.slice(1).map((h) =>
       run('curl', ['-sSk', '-o', '/dev/null', '-w', '%{size_download}', url], { ns: h.ns })));
     const ms = performance.now() - t;
+    const cpu = (await cpuOf(pid))! - cpu0;
     sampling = false;
     await sampler;
     for (const x of res) if (x.code !== 0 || Number(x.stdout) !== big.size) throw new Error(`curl: ${x.stderr || x.stdout}`);
     await sleep(1000);
     const after = (await memOf(pid))!.rss;
-    perRound.push({ peak, after, ms, rate: (clients * big.size) / (ms / 1000) });
-    ctx.log(`  round ${r + 1}: peak RSS ${fmtBytes(peak)}, after ${fmtBytes(after)}, ${clients} × ${fmtBytes(big.size)} in ${Math.round(ms)} ms (${fmtRate((clients * big.size) / (ms / 1000))})`);
+    perRound.push({ peak, after, ms, rate: (clients * big.size) / (ms / 1000), cpu });
+    ctx.log(`  round ${r + 1}: peak RSS ${fmtBytes(peak)}, after ${fmtBytes(after)}, ${clients} × ${fmtBytes(big.size)} in ${Math.round(ms)} ms ` +
+      `(${fmtRate((clients * big.size) / (ms / 1000))}; daemon CPU ${cpu.toFixed(1)} s)`);
   }
   const end = (await memOf(pid))!;
   const peak = Math.max(end.hwm, ...perRound.map((p) => p.peak));

@@ -68,6 +68,8 @@ export class AptMethod {
 
   /** Reads stdin until EOF (or stop()), then shuts down; resolves when done. */
   run(): Promise<void> {
+    // apt's first requests are on their way: meanwhile load the engine and ask the daemon what it holds
+    void this.#batch().then((e) => e.warm?.(), () => {});
     const reader = new MessageReader();
     const { input } = this.#o;
     return new Promise<void>((resolve) => {
@@ -186,13 +188,18 @@ export class AptMethod {
    * Filename) in the same process, so a retry gets a fresh batch.
    */
   #engineFor(filename: string): Promise<FetchBatchLike> {
-    if (!this.#engine || this.#outputs.has(filename)) {
-      const old = this.#engine;
-      if (old) this.#retired.push(old);
+    if (this.#outputs.has(filename)) {
+      if (this.#engine) this.#retired.push(this.#engine);
+      this.#engine = undefined;
       this.#outputs.clear();
-      this.#engine = (this.#o.engine ?? createEngine)({ cmdline: CMDLINE, socketPath: this.#o.socketPath, signal: this.#ac.signal, publish: false });
     }
     this.#outputs.add(filename);
+    return this.#batch();
+  }
+
+  /** The current batch, made if there is none. */
+  #batch(): Promise<FetchBatchLike> {
+    this.#engine ??= (this.#o.engine ?? createEngine)({ cmdline: CMDLINE, socketPath: this.#o.socketPath, signal: this.#ac.signal, publish: false });
     return this.#engine;
   }
 

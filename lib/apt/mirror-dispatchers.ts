@@ -36,10 +36,10 @@ export class MirrorDispatchers {
     const key = JSON.stringify([proxy ?? '', timeout, scheme === 'https' ? [host, this.config.method('https', 'CaInfo', host), tls.rejectUnauthorized] : []]);
     let d = this.#cache.get(key);
     if (!d) {
-      const { Agent, ProxyAgent } = await import('undici');
+      const { Agent, proxyAgent } = await import('../fetch/undici-lean.js');
       const common = { connectTimeout: timeout, keepAliveTimeout: 10_000, connections: 4 };
       d = proxy
-        ? new ProxyAgent({ uri: proxy, proxyTunnel: false, requestTls: tls, proxyTls: { timeout }, ...common })
+        ? new (proxyAgent())({ uri: proxy, proxyTunnel: false, requestTls: tls, proxyTls: { timeout }, ...common })
         : new Agent({ ...common, connect: { ...tls, timeout } });
       this.#cache.set(key, d);
     }

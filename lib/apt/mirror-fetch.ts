@@ -77,7 +77,7 @@ export function networkFailure(err: unknown): Failure {
 }
 
 export async function mirrorFetch(o: MirrorFetchOptions): Promise<MirrorResult> {
-  const { request } = await import('undici');
+  const { request } = await import('../fetch/undici-lean.js');
   const ac = new AbortController();
   const onAbort = () => ac.abort();
   o.signal?.addEventListener('abort', onAbort, { once: true });

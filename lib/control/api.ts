@@ -59,6 +59,11 @@ export interface ClaimReply {
 /** Peers the daemon knows for the asked hashes, from what it heard on mDNS (and a DNS zone). */
 export interface PeersReply {
   peers: Record<string, Array<{ address: string; port: number; instance: string; host: string }>>;
+  /**
+   * the daemon has listened long enough and heard no other instance on its links (and knows no
+   * peer from elsewhere): nobody else can hold or be fetching any file (peer-cache.ts alone())
+   */
+  alone?: boolean;
 }
 
 export interface ErrorReply {

@@ -41,9 +41,10 @@ export interface ControlServerOptions {
   claims?: ClaimTable;
   /**
    * peers known for each hash (normalised 64 hex; the daemon's peer cache): only hashes with a
-   * live peer appear in the result; without it `POST /peers` answers 501
+   * live peer appear in the result, and whether the daemon is alone on its LAN; without it
+   * `POST /peers` answers 501
    */
-  peers?: (hashes: string[]) => PeersReply['peers'];
+  peers?: (hashes: string[]) => PeersReply;
   logger?: Logger;
   /** group that may use the socket when running as root; default "passim" */
   group?: string;
@@ -246,8 +247,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: ControlSe
     noParams(q, []);
     if (!opts.peers) throw new RouteError('this daemon does not keep a peer cache', 501);
     const hashes = parsePeersBody(await readBody(req, PEERS_BODY_MAX));
-    const reply: PeersReply = { peers: opts.peers(hashes) };
-    return sendJson(res, 200, reply);
+    return sendJson(res, 200, opts.peers(hashes));
   }
   throw new RouteError(`no such control route: ${method} ${path}`, 404);
 }

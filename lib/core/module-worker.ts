@@ -4,24 +4,19 @@
  * the worker (a worker does not inherit its parent's loader hooks).
  */
 import { Worker, type WorkerOptions } from 'node:worker_threads';
-
-const onlineHooks: Array<() => void> = [];
+import { reapplyV8Flags } from './kept-v8-flags.js';
 
 /**
- * `fn` runs each time a worker started here is up (its 'online' event). For process-wide V8 flags
- * that a new isolate resets: V8 sets up each isolate's heap, a worker's too, with
- * --semi-space-growth-factor raised to at least 2 (daemon/v8-flags.ts puts its own back).
+ * `callerUrl`: the caller's import.meta.url; `name`: the module's path without extension ("./x-worker").
+ * The process's kept V8 flags are set again once the worker's heap is set up (kept-v8-flags.ts).
  */
-export function onWorkerOnline(fn: () => void): void {
-  onlineHooks.push(fn);
-}
-
-/** `callerUrl`: the caller's import.meta.url; `name`: the module's path without extension ("./x-worker"). */
 export function startModuleWorker(callerUrl: string, name: string, opts: WorkerOptions = {}): Worker {
   const fromSource = callerUrl.endsWith('.ts');
   const url = new URL(`${name}${fromSource ? '.ts' : '.js'}`, callerUrl);
   const boot = `import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(url.href)}); })`;
   const worker = fromSource ? new Worker(boot, { ...opts, eval: true }) : new Worker(url, opts);
-  if (onlineHooks.length) worker.once('online', () => { for (const fn of onlineHooks) fn(); });
+  // 'online' comes after the worker's isolate exists; 'exit' covers one that failed before that
+  worker.once('online', reapplyV8Flags);
+  worker.once('exit', reapplyV8Flags);
   return worker;
 }

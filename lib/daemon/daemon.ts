@@ -362,19 +362,28 @@ export class Daemon {
     this.log.info(`reloaded ${configPath}: ${changed.length ? `applied ${changed.join(', ')}` : 'no live setting changed'}; static dirs rescanned`);
   }
 
-  /** POST /peers: live peers the cache knows for each hash (only hashes that have one). */
-  private knownPeers(hashes: string[]): PeersReply['peers'] {
+  /**
+   * POST /peers: live peers the cache knows for each hash (only hashes that have one), and whether
+   * we are alone on the LAN (not with a wide-area zone: peers may be found there).
+   */
+  private knownPeers(hashes: string[]): PeersReply {
     const out: PeersReply['peers'] = {};
     for (const h of hashes) {
       const peers = this.peerCache.lookup(h);
       if (peers.length) out[h] = peers.map(({ address, port, instance, host }) => ({ address, port, instance, host }));
     }
-    return out;
+    return { peers: out, alone: this.alone() };
+  }
+
+  /** Nobody else on our links (the peer cache has listened and heard no one), and no wide-area zone. */
+  private alone(): boolean {
+    return !this.wideArea && this.peerCache.alone();
   }
 
   /** The loopback lookup (302 or 404): the cache first, else the finders for ≤ LOOKUP_WINDOW_MS. */
   private async findPeer(hash: string): Promise<{ address: string; port: number } | undefined> {
-    const peer = await lookupPeer(hash, { cache: this.peerCache, finders: this.peerFinders });
+    // alone on the LAN: nobody to ask, the 404 comes at once
+    const peer = await lookupPeer(hash, { cache: this.peerCache, finders: this.alone() ? [] : this.peerFinders });
     return peer && { address: peer.address, port: peer.port };
   }
 

@@ -12,23 +12,19 @@
  *
  * (`--max-semi-space-size` would do the first more directly, but V8 reads it only when the heap is
  * set up, i.e. on the command line; the growth factor is read each time the space would grow.)
- * V8 raises the growth factor back to 2 whenever it sets up a heap, and a worker thread's isolate
- * is one (the checksum workers, the TLS certificate worker): the flags are set again as each
- * worker comes up. Without that, a first start that hashed a 10,000-file static dir kept a 32 MiB
- * young generation (~20 MiB more RSS at idle).
  * PASSIM_DAEMON_V8_FLAGS replaces the list (empty: none), for measuring what each one does.
+ * They are kept (core/kept-v8-flags.ts): each worker thread's start would otherwise reset the
+ * growth factor to 2.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { onWorkerOnline } from '../core/module-worker.js';
+import { keepV8Flags } from '../core/kept-v8-flags.js';
 
 export const DAEMON_V8_FLAGS = ['--semi-space-growth-factor=1', '--no-opt'] as const;
 
 export function applyDaemonV8Flags(env: NodeJS.ProcessEnv = process.env): string[] {
   const flags = env.PASSIM_DAEMON_V8_FLAGS !== undefined ? env.PASSIM_DAEMON_V8_FLAGS.split(/\s+/).filter(Boolean) : [...DAEMON_V8_FLAGS];
-  const apply = () => { for (const f of flags) setFlagsFromString(f); };
-  apply();
-  if (flags.length) onWorkerOnline(apply);
+  keepV8Flags(flags);
   return flags;
 }
 

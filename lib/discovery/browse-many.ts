@@ -4,9 +4,9 @@
  * An `MdnsSession` opens, per interface, one one-shot query socket (ephemeral port, RFC 6762 §5.1:
  * responders answer it by unicast) and, when it can, a listener on 5353 (announcements and
  * multicast answers). Every lookup made through the session shares them:
- * - questions asked within `coalesceMs` of each other go out together, packed into as few queries
- *   as fit in 1400 bytes (RFC 6762 allows many questions per query) — a batch of 100 hashes is
- *   about 7 packets, not 100 × 3;
+ * - questions asked within `coalesceMs` of each other go out together, three per query (RFC 6762
+ *   allows many questions per query, but Avahi's answer to a one-shot query must fit 512 bytes:
+ *   ONE_SHOT_QUESTIONS) — a batch of 100 hashes is 34 small packets, not 100 × 3 lookups;
  * - an instance is resolved once (SRV+TXT, then A/AAAA of its target, retried when unanswered)
  *   and its address serves every hash it holds.
  *
@@ -98,14 +98,27 @@ function questionBytes(q: Question): number {
   return q.name.replace(/\.$/, '').split('.').reduce((n, l) => n + 1 + Buffer.byteLength(l), 1) + 4;
 }
 
-/** Splits questions into queries of at most `max` bytes each (a question never splits). */
-export function packQuestions(questions: Question[], max = MAX_MESSAGE_BYTES): Question[][] {
+/**
+ * Questions per one-shot query. A responder answers a query from a port other than 5353 as a
+ * legacy unicast one (RFC 6762 §6.7): Avahi — upstream passimd's responder — builds that answer
+ * in 512 bytes, echoing every question first (~70 bytes each) and adding the instance's SRV, TXT,
+ * A and AAAA, and drops whatever does not fit ("not fitting in legacy unicast packet"). With more
+ * than three subtype questions in a query it answers nothing at all; three leave room for its
+ * PTRs and the instance's records.
+ */
+export const ONE_SHOT_QUESTIONS = 3;
+
+/**
+ * Splits questions into queries of at most `max` bytes and `maxQuestions` questions each (a
+ * question never splits).
+ */
+export function packQuestions(questions: Question[], max = MAX_MESSAGE_BYTES, maxQuestions = Infinity): Question[][] {
   const out: Question[][] = [];
   let cur: Question[] = [];
   let size = HEADER_BYTES;
   for (const q of questions) {
     const b = questionBytes(q);
-    if (cur.length && size + b > max) {
+    if (cur.length && (size + b > max || cur.length >= maxQuestions)) {
       out.push(cur);
       cur = [];
       size = HEADER_BYTES;
@@ -268,7 +281,7 @@ export class MdnsSession {
     }
   }
 
-  /** Queues questions; they go out together after coalesceMs, split into ≤ 1400-byte queries. */
+  /** Queues questions; they go out together after coalesceMs, a few per query (ONE_SHOT_QUESTIONS). */
   #ask(questions: Question[], link?: LinkState): void {
     if (this.#closed) return;
     let box = this.#outbox.get(link);
@@ -283,7 +296,7 @@ export class MdnsSession {
     this.#outbox.clear();
     for (const [link, box] of boxes) {
       for (const ls of link ? [link] : this.#links) {
-        for (const qs of packQuestions([...box.values()])) {
+        for (const qs of packQuestions([...box.values()], MAX_MESSAGE_BYTES, ONE_SHOT_QUESTIONS)) {
           this.packetsSent++;
           void ls.query.sendRaw(encodeMessage({ response: false, questions: qs }));
         }

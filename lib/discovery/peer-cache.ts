@@ -32,13 +32,20 @@
  *   the oldest going first.
  * Expired records go at the first sweep after the earliest expiry (sweeps run every 5 s when
  * started) and are never returned before; questions are looked at every second.
+ *
+ * Who else is on the LAN: the service PTRs (`_cache._tcp.local` → instance, RFC 6763 §4.1) heard
+ * in announcements and answers — asked for when the cache starts (at 0, 1 and 3 s) — plus every
+ * instance heard holding a hash. `alone()` is true once the cache has listened ALONE_AFTER_MS
+ * without hearing any other live instance: then no peer can hold a file and none can be fetching
+ * one, and a client may go straight to its mirror (batch.ts) and a loopback lookup answer 404 at
+ * once. At most maxInstances service PTRs are kept (past it, "not alone").
  */
 import type { Peer, PeerVia } from './types.js';
 import type { LinkAddress } from './interfaces.js';
 import type { Message, Question } from './packets.js';
 import type { RR } from './records.js';
 import { silentLogger, type Logger } from '../core/logger.js';
-import { instanceOf, nameKey, subtypeKey, subtypeKeyOf } from './names.js';
+import { instanceOf, nameKey, SERVICE, subtypeKey, subtypeKeyOf } from './names.js';
 import { usablePeerAddress } from './browser.js';
 
 export interface PeerCacheLimits {
@@ -149,8 +156,13 @@ const SWEEP_EVERY_MS = 5000;
 /** how often unanswered questions are looked at again (RETRY_MIN_MS decides whether they go) */
 const QUERY_TICK_MS = 1000;
 const QUESTIONS_PER_MESSAGE = 12;
+/** listening this long (from start) without hearing another instance makes the cache alone */
+export const ALONE_AFTER_MS = 2500;
+/** when the service PTR is asked for after start (ms) */
+const SERVICE_QUERIES_MS = [0, 1000, 3000];
 
 const live = (r: Rec, now: number) => !r.dying && r.expires > now;
+const SERVICE_KEY = nameKey(SERVICE);
 
 export class PeerCache {
   readonly #now: () => number;
@@ -183,6 +195,11 @@ export class PeerCache {
   #send: ((q: CacheQuery) => void) | undefined;
   /** waiters for a hash to get a live peer (lookups in flight) */
   readonly #waiters = new Map<string, Set<() => void>>();
+  /** instance key → its service PTR: the other instances on the LAN */
+  readonly #services = new Map<string, Rec>();
+  /** when start() was called (0: not started) */
+  #startedAt = 0;
+  readonly #serviceTimers = new Set<NodeJS.Timeout>();
 
   constructor(opts: PeerCacheOptions = {}) {
     this.#now = opts.now ?? Date.now;
@@ -200,6 +217,17 @@ export class PeerCache {
    */
   start(send: (q: CacheQuery) => void): void {
     this.#send = send;
+    if (!this.#startedAt) {
+      this.#startedAt = this.#now();
+      for (const at of SERVICE_QUERIES_MS) {
+        const t = setTimeout(() => {
+          this.#serviceTimers.delete(t);
+          this.#send?.({ questions: [{ name: SERVICE, type: 'PTR' }] });
+        }, at);
+        t.unref();
+        this.#serviceTimers.add(t);
+      }
+    }
     let ticks = 0;
     this.#sweepTimer ??= setInterval(() => {
       if (++ticks % (SWEEP_EVERY_MS / QUERY_TICK_MS) === 0) this.sweep();
@@ -212,6 +240,8 @@ export class PeerCache {
   stop(): void {
     if (this.#sweepTimer) clearInterval(this.#sweepTimer);
     if (this.#soonTimer) clearTimeout(this.#soonTimer);
+    for (const t of this.#serviceTimers) clearTimeout(t);
+    this.#serviceTimers.clear();
     this.#sweepTimer = this.#soonTimer = undefined;
     this.#send = undefined;
   }
@@ -231,6 +261,10 @@ export class PeerCache {
     // PTRs first: the SRV and addresses in the same message then apply to new instances
     for (const rr of recs) {
       if (rr.type !== 'PTR') continue;
+      if (nameKey(rr.name) === SERVICE_KEY) {
+        this.#service(rr.data, rr.ttl, now);
+        continue;
+      }
       const key = subtypeKeyOf(rr.name);
       if (key === undefined) continue;
       const label = instanceOf(rr.data);
@@ -266,6 +300,33 @@ export class PeerCache {
       this.#wake();
       this.#querySoon();
     }
+  }
+
+  /** One service PTR: another instance on the LAN (or its goodbye). */
+  #service(fqdn: string, ttl: number, now: number): void {
+    const label = instanceOf(fqdn);
+    if (!label || this.#isOwn(label)) return;
+    const ik = nameKey(fqdn);
+    const had = this.#services.get(ik);
+    if (ttl === 0) {
+      if (had && !had.dying) Object.assign(had, { dying: true, expires: Math.min(had.expires, now + GOODBYE_GRACE_MS) });
+      return;
+    }
+    if (!had && this.#services.size >= this.#limits.maxInstances) return;
+    this.#services.set(ik, { expires: now + ttl * 1000, seen: now, ttlMs: ttl * 1000, dying: false });
+  }
+
+  /**
+   * No other instance heard on the LAN, after listening ALONE_AFTER_MS since start (and no peer
+   * fed from elsewhere): nobody can hold or be fetching a file but us.
+   */
+  alone(): boolean {
+    const now = this.#now();
+    if (!this.#startedAt || now - this.#startedAt < ALONE_AFTER_MS) return false;
+    for (const r of this.#services.values()) if (live(r, now)) return false;
+    for (const p of this.#pairs.values()) if (live(p, now)) return false;
+    for (const d of this.#direct.values()) if (d.expires > now) return false;
+    return true;
   }
 
   /** One subtype PTR: stores, refreshes or says goodbye to a (hash, instance) pair. True when new. */
@@ -489,6 +550,7 @@ export class PeerCache {
       if (!m.size) this.#hosts.delete(host);
     }
     for (const [id, d] of this.#direct) if (!keep(d)) this.#dropDirect(id);
+    for (const [ik, r] of this.#services) if (!keep(r)) this.#services.delete(ik);
     this.#nextExpiry = next;
   }
 

@@ -24,6 +24,8 @@ export interface FetchBatchLike {
    * ChecksumMismatchError, …) whose exit code says why. Never leaves a partial file at `output`.
    */
   add(entry: BatchEntry): Promise<FetchResult>;
+  /** Starts what every file needs (asking the local daemon what it holds) before the first is added. */
+  warm?(): void;
   /** Waits for every queued file and publish, then releases sockets and connections. */
   close(): Promise<void>;
 }

@@ -48,6 +48,7 @@ import { Herd, type ClaimChannel } from './herd.js';
 import { HostSlots, hostKey } from './host-slots.js';
 import { CDN_LIMITS, PEER_LIMITS, withLimits, type SourceLimits } from './limits.js';
 import { resolveOutput, type OutputTarget } from './output-path.js';
+import { PeerConnections } from './peer-request.js';
 import { DEFAULT_DISCOVERY_MS, type FetchProgress, type FetchResult } from './result.js';
 import { daemonFor, localSource, orderedSources, PeerQueue, peerUrl, probeDaemon, probeLocalDaemon, type DaemonView, type Source } from './sources.js';
 import { SourceError, verifiedDownload } from './verified-download.js';
@@ -96,8 +97,9 @@ export interface BatchOptions {
   peerLimits?: Partial<SourceLimits>;
   cdnLimits?: Partial<SourceLimits>;
   /**
-   * peers through an undici pool that keeps connections alive across downloads, instead of a plain
-   * TLS socket per download (peer-request.ts, the default: a quarter of the CPU per byte)
+   * keep peer connections alive across downloads (peer-request.ts's PeerConnections), instead of
+   * one TLS connection per download: for batches of many files, where a handshake per file costs
+   * more than the file
    */
   peerPool?: boolean;
   /** downloads at once from one peer (default 2) */
@@ -135,6 +137,8 @@ interface Round {
   queues: Map<string, PeerQueue>;
   /** hashes the daemon's cache had peers for */
   cached: Set<string>;
+  /** the daemon hears nobody else on the LAN: no mDNS lookup, no claims window */
+  alone: boolean;
   finderError?: unknown;
 }
 
@@ -161,8 +165,10 @@ export class FetchBatch implements FetchBatchLike {
   readonly #cdnCa: string | Buffer | undefined;
   readonly #perPeer: number;
   readonly #perCdnHost: number;
-  /** undici's pools (the CDN; peers with peerPool), loaded at first use: a peer fetch never loads undici */
-  #agents?: Promise<{ peer: Agent; cdn: Agent }>;
+  /** undici's pool for the CDN, loaded at first use: a fetch from peers never loads undici */
+  #cdnAgent?: Promise<Agent>;
+  /** kept-alive peer connections (peerPool) */
+  readonly #peerConns: PeerConnections | undefined;
   readonly #peerSlots: HostSlots;
   readonly #cdnSlots: HostSlots;
   readonly #publishSlots: HostSlots;
@@ -200,6 +206,7 @@ export class FetchBatch implements FetchBatchLike {
     this.#peerSlots = new HostSlots(this.#perPeer);
     this.#cdnSlots = new HostSlots(this.#perCdnHost);
     this.#publishSlots = new HostSlots(opts.publishConcurrency ?? 4);
+    this.#peerConns = opts.peerPool ? new PeerConnections() : undefined;
     this.#signal = opts.signal ? AbortSignal.any([opts.signal, this.#ac.signal]) : this.#ac.signal;
     // every queued and running file listens to the batch's signal: hundreds of listeners are the
     // design, not a leak (Node warns on stderr past 10)
@@ -208,16 +215,17 @@ export class FetchBatch implements FetchBatchLike {
 
   /** The sha256 for `name` from a checksum file (SHA256SUMS …), over the batch's verified CDN pool. */
   async checksum(url: string, name: string): Promise<string> {
-    const [{ fetchChecksum }, { cdn }] = await Promise.all([import('./checksum-file.js'), this.#pools()]);
+    const [{ fetchChecksum }, cdn] = await Promise.all([import('./checksum-file.js'), this.#cdnPool()]);
     return fetchChecksum(url, name, { dispatcher: cdn, signal: this.#signal });
   }
 
-  #pools(): Promise<{ peer: Agent; cdn: Agent }> {
-    this.#agents ??= import('./dispatchers.js').then((d) => ({
-      peer: d.peerAgent(this.#peerLimits, this.#perPeer),
-      cdn: d.cdnAgent(this.#cdnLimits, this.#cdnCa, this.#perCdnHost),
-    }));
-    return this.#agents;
+  #cdnPool(): Promise<Agent> {
+    this.#cdnAgent ??= import('./dispatchers.js').then((d) => d.cdnAgent(this.#cdnLimits, this.#cdnCa, this.#perCdnHost));
+    return this.#cdnAgent;
+  }
+
+  warm(): void {
+    void this.#localDaemon();
   }
 
   add(entry: BatchEntry): Promise<FetchResult> {
@@ -327,12 +335,22 @@ export class FetchBatch implements FetchBatchLike {
     return this.#control;
   }
 
+  /** A Browse on the batch's mDNS session, which it opens at its first use. */
+  readonly #sessionBrowse: Browse = (sha256, opts) => {
+    const session = () => this.#mdns();
+    return (async function* () {
+      yield* (await session()).browse(sha256, opts);
+    })();
+  };
+
   async #mdns(): Promise<MdnsSession> {
     this.#session ??= import('../discovery/browse-many.js').then((m) => new m.MdnsSession({ interfaces: this.#o.interfaces }));
     return this.#session;
   }
 
-  #finderList(): Promise<BrowseMany[]> {
+  /** The finders of a round; alone on the LAN (the daemon says), mDNS has nobody to ask. */
+  #finderList(alone: boolean): Promise<BrowseMany[]> {
+    if (alone && !this.#o.finders && !this.#o.browse) return Promise.resolve(this.#o.extraFinders ?? []);
     this.#finders ??= (async () => {
       if (this.#o.finders) return this.#o.finders;
       if (this.#o.browse) return [finderFromBrowse(this.#o.browse)];
@@ -343,10 +361,8 @@ export class FetchBatch implements FetchBatchLike {
   }
 
   async #round(jobs: Job[]): Promise<Round> {
-    const round: Round = { queues: new Map(), cached: new Set() };
+    const round: Round = { queues: new Map(), cached: new Set(), alone: false };
     const daemon = await this.#localDaemon();
-    // a herd bids through the daemon: load what claims need now, not when the window is running
-    if (daemon && this.#o.herd !== false && this.#o.peers !== false) this.#claimsReady ??= this.#controlClient().then((c) => c.prepareClaims()).catch(() => {});
     if (this.#o.peers === false) return round;
     const hashes = [...new Set(jobs.filter((j) => !daemon?.items.has(j.sha256)).map((j) => j.sha256))];
     if (!hashes.length) return round;
@@ -361,6 +377,7 @@ export class FetchBatch implements FetchBatchLike {
         for (let i = 0; i < hashes.length; i += MAX_PEERS_HASHES) {
           const chunk = hashes.slice(i, i + MAX_PEERS_HASHES);
           const reply = await withTimeout(c.peers(chunk), this.#o.localTimeoutMs ?? CONTROL_TIMEOUT_MS, 'the daemon did not answer in time');
+          round.alone = reply.alone === true;
           for (const h of chunk) {
             const list = reply.peers[h];
             if (!Array.isArray(list)) continue;
@@ -376,7 +393,13 @@ export class FetchBatch implements FetchBatchLike {
     // 2. one round of every finder for the rest; files start as their peers arrive
     const unknown = hashes.filter((h) => !round.cached.has(h));
     if (unknown.length) {
-      const finders = await this.#finderList();
+      // these may need a herd, which bids through the daemon: load what claims need now, not when
+      // the window is running (a batch the LAN holds whole never loads it)
+      if (daemon && this.#o.herd !== false) this.#claimsReady ??= this.#controlClient().then((c) => c.prepareClaims()).catch(() => {});
+      // and may go to their mirror: its pool loads meanwhile
+      const rest = new Set(unknown);
+      if (this.#o.useCdn !== false && jobs.some((j) => j.entry.urls.length && rest.has(j.sha256))) void this.#cdnPool().catch(() => {});
+      const finders = await this.#finderList(round.alone);
       const opts = {
         timeoutMs: this.#o.timeoutMs ?? DEFAULT_DISCOVERY_MS,
         excludeInstances: daemon ? [daemon.instance] : undefined,
@@ -417,7 +440,7 @@ export class FetchBatch implements FetchBatchLike {
     /** bytes of this file counted in #kept */
     let held = 0;
     try {
-      if (o.herd !== false && o.peers !== false && !local?.item && !round.cached.has(sha256)) herd = await this.#herd(job, daemon, urls.length > 0);
+      if (o.herd !== false && o.peers !== false && !local?.item && !round.cached.has(sha256)) herd = await this.#herd(job, daemon, urls.length > 0, round.alone);
       herd?.start();
       const skipped: FetchResult['skipped'] = [];
       let mismatches = 0;
@@ -442,11 +465,12 @@ export class FetchBatch implements FetchBatchLike {
         if (isCdn) herd?.progress();
         try {
           const slots = isCdn ? this.#cdnSlots : this.#peerSlots;
-          const dispatcher = isCdn ? (await this.#pools()).cdn : o.peerPool ? (await this.#pools()).peer : 'peer';
+          const dispatcher = isCdn ? await this.#cdnPool() : 'peer';
           let flushing = false;
           const running = slots.run(hostKey(src.url), (release) => verifiedDownload({
             url: src.url,
             dispatcher,
+            peerConnections: this.#peerConns,
             expectedSha256: sha256,
             expectedSize: src.expectedSize,
             dir: out.dir,
@@ -548,10 +572,11 @@ export class FetchBatch implements FetchBatchLike {
     return { ...r, path: final, ms: Math.round(performance.now() - job.t0), published: false, skipped: [] };
   }
 
-  async #herd(job: Job, daemon: DaemonView | undefined, hasCdn: boolean): Promise<Herd | undefined> {
+  async #herd(job: Job, daemon: DaemonView | undefined, hasCdn: boolean, alone: boolean): Promise<Herd | undefined> {
     const o = this.#o;
     const injected = o.browse !== undefined || o.finders !== undefined;
-    const claimBrowse = o.claimBrowse ?? (injected ? undefined : (await this.#mdns()).browse);
+    // the batch's mDNS session, opened only when the herd first browses (alone, it may never)
+    const claimBrowse = o.claimBrowse ?? (injected ? undefined : this.#sessionBrowse);
     if (!claimBrowse) return undefined;
     const { sha256, name } = job;
     await this.#claimsReady;
@@ -571,6 +596,7 @@ export class FetchBatch implements FetchBatchLike {
       windowMs: o.timeoutMs ?? DEFAULT_DISCOVERY_MS,
       waitMs: o.herdWaitMs ?? 60_000,
       pollMs: o.herdPollMs,
+      alone,
       localSource: daemon
         ? async () => {
           const d = await probeLocalDaemon(socketPath, sha256, localTimeout);
@@ -625,8 +651,8 @@ export class FetchBatch implements FetchBatchLike {
     const session = await this.#session?.catch(() => undefined);
     await session?.close();
     await this.#control?.destroy().catch(() => {});
-    const pools = await this.#agents?.catch(() => undefined);
-    if (pools) await Promise.all([pools.peer, pools.cdn].map((a) => a.destroy().catch(() => {})));
+    this.#peerConns?.close();
+    await (await this.#cdnAgent?.catch(() => undefined))?.destroy().catch(() => {});
   }
 }
 

@@ -5,7 +5,8 @@
  * Accepted lines: `sha256sum` text/binary (`<hash>  NAME`, `<hash> *NAME`, and its `\`-escaped
  * form), BSD / `sha256sum --tag` (`SHA256 (NAME) = <hash>`), or a file holding just a bare hash.
  */
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { request } from './undici-lean.js';
 import { NotFoundError, PassimError } from '../core/errors.js';
 import { isSha256 } from '../core/sha256.js';
 import { version } from '../core/version.js';

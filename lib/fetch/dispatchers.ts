@@ -1,13 +1,14 @@
 /**
  * The two kinds of HTTPS connection fetch makes, kept apart so trust never leaks between them:
  * - peers (and the local daemon) use self-signed certificates: TLS without verification, used ONLY
- *   for peer URLs; the sha256 is the trust, not the certificate;
+ *   for peer URLs (peer-request.ts, not undici); the sha256 is the trust, not the certificate;
  * - the CDN (and --sha256-url) get normal certificate verification against the system roots plus,
  *   optionally, extra CA certificates (`cdnCa`, or the PEM file named by env PASSIM_CDN_CA;
  *   Node's own NODE_EXTRA_CA_CERTS works as well).
  */
 import { rootCertificates } from 'node:tls';
-import { Agent } from 'undici';
+import type { Agent as AgentType } from 'undici';
+import { Agent } from './undici-lean.js';
 import type { SourceLimits } from './limits.js';
 
 export { resolveCdnCa } from './cdn-ca.js';
@@ -27,16 +28,8 @@ function agentOptions(limits: SourceLimits, connections: number) {
   };
 }
 
-/** For peers: self-signed certificates accepted; never use it for a CDN URL. */
-export function peerAgent(limits: SourceLimits, connections = 4): Agent {
-  return new Agent({
-    ...agentOptions(limits, connections),
-    connect: { rejectUnauthorized: false, timeout: limits.connectTimeoutMs },
-  });
-}
-
 /** For the CDN: normal certificate verification (system roots + optional extra CAs). */
-export function cdnAgent(limits: SourceLimits, cdnCa?: string | Buffer, connections = 8): Agent {
+export function cdnAgent(limits: SourceLimits, cdnCa?: string | Buffer, connections = 8): AgentType {
   const connect: Record<string, unknown> = { rejectUnauthorized: true, timeout: limits.connectTimeoutMs };
   if (cdnCa !== undefined) connect.ca = [...rootCertificates, cdnCa];
   return new Agent({ ...agentOptions(limits, connections), connect });

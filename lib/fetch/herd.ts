@@ -80,6 +80,11 @@ export interface HerdOptions {
   pollMs?: number;
   /** how often a waiter may bid again after the claims vanished (default 5; --herd-wait bounds it too) */
   maxElections?: number;
+  /**
+   * our daemon hears no other instance on the LAN: nobody else can be bidding or fetching, so no
+   * claims window — the bid is still placed, and another local fetch's claim still makes us wait
+   */
+  alone?: boolean;
   /** the local daemon's copy, if it has one now (another local fetch finished) */
   localSource?: () => Promise<Source | undefined>;
   signal?: AbortSignal;
@@ -171,7 +176,9 @@ export class Herd {
   /** Bids (when it may) and starts browsing the claims; call with the peer browse. */
   start(): void {
     if (this.#o.canBid && this.#o.daemon) this.#claiming = this.#placeBid();
-    [this.#preBids, this.#preFetching] = this.#claimsWindow(Math.max(this.#o.windowMs, MIN_CLAIM_WINDOW_MS));
+    [this.#preBids, this.#preFetching] = this.#o.alone
+      ? [Promise.resolve([]), Promise.resolve([])]
+      : this.#claimsWindow(Math.max(this.#o.windowMs, MIN_CLAIM_WINDOW_MS));
   }
 
   /** The download this fetch makes moved on (keeps our claim alive). */

@@ -13,7 +13,7 @@ import { acquireHashWriter, HashWriterError, WORKER_MIN_SIZE, type HashingSink }
 import { InlineHashWriter } from './inline-hash-writer.js';
 import { version } from '../core/version.js';
 import type { SourceLimits } from './limits.js';
-import { peerRequest, type PeerBody } from './peer-request.js';
+import { peerRequest, type PeerBody, type PeerConnections } from './peer-request.js';
 import { SourceError } from './source-error.js';
 
 /** Least time between two onProgress calls during a body. */
@@ -31,6 +31,8 @@ export interface DownloadOptions {
    * (peer-request.ts: a quarter of the CPU per byte, certificates NOT verified — peers only)
    */
   dispatcher: Dispatcher | 'peer';
+  /** with 'peer': kept-alive connections to reuse and return (without, one connection per download) */
+  peerConnections?: PeerConnections;
   expectedSha256: string;
   /** if known in advance (the local daemon's item size): a different Content-Length is refused at once */
   expectedSize?: number;
@@ -162,8 +164,8 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
           bodyTimeoutMs: limits.bodyTimeoutMs,
           maxHeaderSize: limits.maxHeaderSize,
           headers,
-        })
-        : await (await import('undici')).request(url, {
+        }, opts.peerConnections)
+        : await (await import('./undici-lean.js')).request(url, {
           method: 'GET',
           dispatcher,
           signal: ac.signal,

@@ -13,7 +13,7 @@ import { statusOf, tempDir } from './helpers.js';
 const H1 = 'a'.repeat(64);
 const H2 = 'b'.repeat(63) + 'c';
 
-async function start(t: import('node:test').TestContext, peers?: (hashes: string[]) => PeersReply['peers']) {
+async function start(t: import('node:test').TestContext, peers?: (hashes: string[]) => PeersReply) {
   const dir = await tempDir(t);
   const store = new Store({ stateDir: join(dir, 'state') });
   await store.load();
@@ -49,17 +49,19 @@ async function raw(socketPath: string, method: string, body?: string, path = '/p
 const peerA = { address: '10.98.0.1', port: 27500, instance: 'Passim-AAAA', host: 'a.local' };
 
 test('POST /peers answers what the cache knows, asked with normalised, de-duplicated hashes', async (t) => {
-  const { socketPath, asked } = await start(t, (hashes) => (hashes.includes(H1) ? { [H1]: [peerA] } : {}));
+  let alone = false;
+  const { socketPath, asked } = await start(t, (hashes) => ({ peers: hashes.includes(H1) ? { [H1]: [peerA] } : {}, alone }));
   const client = new ControlClient(socketPath);
   t.after(() => client.close());
   const reply = await client.peers([H1.toUpperCase(), H2, H1]);
-  assert.deepEqual(reply, { peers: { [H1]: [peerA] } });
+  assert.deepEqual(reply, { peers: { [H1]: [peerA] }, alone: false });
   assert.deepEqual(asked, [[H1, H2]]);
-  assert.deepEqual(await client.peers([]), { peers: {} });
+  alone = true;
+  assert.deepEqual(await client.peers([]), { peers: {}, alone: true }, 'and whether the daemon hears anyone else');
 });
 
 test('POST /peers: a bad body is a usage error (400) and the cache is not asked', async (t) => {
-  const { socketPath, asked } = await start(t, () => ({}));
+  const { socketPath, asked } = await start(t, () => ({ peers: {} }));
   for (const body of ['', 'not json', '[]', 'null', '{}', '{"hashes":"x"}', '{"hashes":[1]}', '{"hashes":[null]}']) {
     const r = await raw(socketPath, 'POST', body);
     assert.equal(r.status, 400, body);

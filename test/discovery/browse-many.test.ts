@@ -1,13 +1,13 @@
 /**
  * The multi-hash mDNS session (lib/discovery/browse-many.ts) on in-process sockets: questions
- * packed into ≤ 1400-byte queries, one query for many hashes, an instance resolved once for every
+ * packed into small queries (three per one-shot query), one query for several hashes, an instance resolved once for every
  * hash it holds, answers from a port other than 5353 ignored. (The real wire: test/netns/batch.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import dnsPacket from 'dns-packet';
-import { MdnsSession, packQuestions } from '../../lib/discovery/browse-many.js';
+import { MdnsSession, ONE_SHOT_QUESTIONS, packQuestions } from '../../lib/discovery/browse-many.js';
 import { subtypeName } from '../../lib/discovery/names.js';
 import { decodeMessage, encodeMessage, MAX_MESSAGE_BYTES } from '../../lib/discovery/packets.js';
 import type { Peer } from '../../lib/discovery/types.js';
@@ -28,6 +28,15 @@ describe('packQuestions', () => {
     // a packet is full: one more question would not fit
     const first = packets[0]!;
     assert.ok(encodeMessage({ response: false, questions: [...first, packets[1]![0]!] }).length > MAX_MESSAGE_BYTES);
+  });
+
+  it('puts at most maxQuestions in a query (a one-shot query whose legacy unicast answer must fit 512 bytes)', () => {
+    const qs = Array.from({ length: 100 }, (_, i) => ({ name: subtypeName(H(String(i))), type: 'PTR' }));
+    const packets = packQuestions(qs, MAX_MESSAGE_BYTES, ONE_SHOT_QUESTIONS);
+    assert.equal(ONE_SHOT_QUESTIONS, 3);
+    assert.deepEqual(packets.flat(), qs, 'every question, in order');
+    assert.equal(packets.length, 34);
+    for (const p of packets) assert.ok(p.length <= 3);
   });
 });
 

@@ -16,7 +16,7 @@ import { MdnsSocket } from '../../lib/discovery/mdns-socket.js';
 import { listLinks, type LinkAddress } from '../../lib/discovery/interfaces.js';
 import { decodeMessage, encodeMessage, type Message, type OutMessage } from '../../lib/discovery/packets.js';
 import fc from 'fast-check';
-import { address, srv, subtypePtr } from '../../lib/discovery/records.js';
+import { address, servicePtr, srv, subtypePtr } from '../../lib/discovery/records.js';
 import type { RR } from '../../lib/discovery/records.js';
 import { subtypeName } from '../../lib/discovery/names.js';
 
@@ -412,4 +412,45 @@ test('random responses from many sources (encoded and decoded as on the wire) ne
     }
   }), { seed: 9090, numRuns: 300 });
   assert.ok(found > 100, `the runs found peers too (${found})`);
+});
+
+test('alone(): true once the cache has listened 2.5 s and heard no other instance; a service PTR, a held hash or a fed peer ends it, a goodbye brings it back', () => {
+  const clock = { now: 10_000 };
+  const cache = new PeerCache({ now: () => clock.now, isOwnInstance: (i) => i === 'Passim-SELF' });
+  const sent: string[] = [];
+  const heard = (rr: RR) => cache.ingest(decodeMessage(encodeMessage({ response: true, answers: [rr] }))!, { address: '10.99.0.7' });
+  assert.equal(cache.alone(), false, 'not started: it has not listened');
+  cache.start((q) => sent.push(...q.questions.map((x) => `${x.name} ${x.type}`)));
+  try {
+    assert.deepEqual(sent, [], 'the service question goes out on the next tick');
+    clock.now += 2000;
+    assert.equal(cache.alone(), false, 'listened under 2.5 s');
+    clock.now += 600;
+    assert.equal(cache.alone(), true);
+    heard(servicePtr('Passim-SELF'));
+    assert.equal(cache.alone(), true, 'our own instance does not count');
+    heard(servicePtr('Passim-0THR'));
+    assert.equal(cache.alone(), false, 'another instance announced its service');
+    heard(servicePtr('Passim-0THR', 0));
+    assert.equal(cache.alone(), true, 'its goodbye');
+    heard(subtypePtr(sha('held'), 'Passim-0TH2'));
+    assert.equal(cache.alone(), false, 'an instance holding a hash');
+    clock.now += 4501_000;
+    cache.sweep();
+    assert.equal(cache.alone(), true, 'its record expired');
+    cache.put(sha('dns'), { address: '10.99.0.5', port: 27500, instance: 'Passim-D001', host: 'd.example.' }, 60, 'dns');
+    assert.equal(cache.alone(), false, 'a peer fed from a DNS zone');
+  } finally {
+    cache.stop();
+  }
+});
+
+test('the cache asks for the service PTR (_cache._tcp.local) when it starts', async () => {
+  const cache = new PeerCache();
+  const asked = new Promise<string[]>((resolve) => cache.start((q) => resolve(q.questions.map((x) => `${x.name} ${x.type}`))));
+  try {
+    assert.deepEqual(await asked, ['_cache._tcp.local PTR']);
+  } finally {
+    cache.stop();
+  }
 });

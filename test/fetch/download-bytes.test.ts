@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { peerAgent } from '../../lib/fetch/dispatchers.js';
+import { cdnAgent } from '../../lib/fetch/dispatchers.js';
 import { PEER_LIMITS } from '../../lib/fetch/limits.js';
 import { SourceError, verifiedDownload } from '../../lib/fetch/verified-download.js';
 import { Fixtures, honest, liar, makeCert, noLength, sha256, tempFilesIn, type Handler, type KeyCert } from './helpers.js';
@@ -22,7 +22,8 @@ const fx = new Fixtures();
 async function download(h: Handler, keepUpTo: number | undefined, onReceived?: () => void) {
   const s = await fx.server(kc, h);
   const dir = fx.dir();
-  const dispatcher = peerAgent(PEER_LIMITS);
+  // the CDN's pool (trusting the test certificate): a body of unknown length is a CDN's, never a peer's
+  const dispatcher = cdnAgent(PEER_LIMITS, kc.cert);
   try {
     const r = await verifiedDownload({
       url: s.url('/f.bin'), dispatcher, expectedSha256: HASH, dir, name: 'f.bin', limits: PEER_LIMITS, redirects: 'same-origin', keepUpTo, onReceived,

@@ -52,6 +52,10 @@ export interface Req {
   method: string;
   path: string;
   headers: Record<string, string>;
+  /** which connection of the server's it came on (1, 2, …) */
+  conn: number;
+  /** that connection resumed an earlier TLS session */
+  resumed: boolean;
 }
 
 export type Handler = (req: Req, sock: TLSSocket) => void;
@@ -61,6 +65,8 @@ export interface TestServer {
   url(path: string): string;
   requests: Req[];
   close(): Promise<void>;
+  /** resolves once the server's connection number `conn` (Req.conn) has closed (startServer only) */
+  connClosed?(conn: number): Promise<void>;
 }
 
 /** Writes a whole response and closes the connection. */
@@ -87,27 +93,37 @@ function track(server: NetServer): Set<Socket> {
   return socks;
 }
 
-/** An HTTPS server on 127.0.0.1:0 that hands each parsed request to `handler` with the raw socket. */
-export async function startServer(kc: KeyCert, handler: Handler): Promise<TestServer> {
+/**
+ * An HTTPS server on 127.0.0.1:0 that hands each parsed request to `handler` with the raw socket:
+ * the first request of each connection, or with `keepAlive` every request that follows on it.
+ */
+export async function startServer(kc: KeyCert, handler: Handler, o: { keepAlive?: boolean } = {}): Promise<TestServer> {
   const requests: Req[] = [];
+  let conns = 0;
+  const closed = new Map<number, Promise<void>>();
   const server = createTlsServer({ key: kc.key, cert: kc.cert }, (sock) => {
     sock.on('error', () => {});
+    const conn = ++conns;
+    closed.set(conn, new Promise<void>((resolve) => sock.once('close', () => resolve())));
     let buf = '';
     const onData = (d: Buffer) => {
       buf += d.toString('latin1');
       const end = buf.indexOf('\r\n\r\n');
       if (end < 0) return;
-      sock.off('data', onData);
-      const [line, ...hs] = buf.slice(0, end).split('\r\n');
+      if (!o.keepAlive) sock.off('data', onData);
+      const text = buf.slice(0, end);
+      buf = buf.slice(end + 4);
+      const [line, ...hs] = text.split('\r\n');
       const [method, path] = line.split(' ');
       const headers: Record<string, string> = {};
       for (const h of hs) {
         const i = h.indexOf(':');
         if (i > 0) headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
       }
-      const req = { method, path, headers };
+      const req = { method, path, headers, conn, resumed: sock.isSessionReused() };
       requests.push(req);
       handler(req, sock);
+      if (o.keepAlive && buf.includes('\r\n\r\n')) onData(Buffer.alloc(0));
     };
     sock.on('data', onData);
   });
@@ -123,6 +139,7 @@ export async function startServer(kc: KeyCert, handler: Handler): Promise<TestSe
       for (const s of socks) s.destroy();
       server.close(() => r());
     }),
+    connClosed: (conn) => closed.get(conn) ?? Promise.reject(new Error(`no connection ${conn}`)),
   };
 }
 

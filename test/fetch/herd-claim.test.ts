@@ -100,3 +100,47 @@ describe('Herd claims window', () => {
     await herd.close();
   });
 });
+
+describe('Herd alone on the LAN', () => {
+  /** a claim channel answering at once; `others`: claims our daemon already had on the hash */
+  const channelWith = (others: number, kinds: string[]): ClaimChannel => ({
+    claim: async (_h, kind) => { kinds.push(kind); return { id: 'c1', others }; },
+    renewClaim: async (id, _ttl, kind) => { if (kind) kinds.push(kind); return { id, others }; },
+    releaseClaim: async () => ({ released: true }),
+  });
+  /** a browse that never ends by itself (a claims window would hold the fetch until its cap) */
+  const asked: string[] = [];
+  const hangingBrowse: Browse = (_h, opts) => ({
+    async *[Symbol.asyncIterator]() {
+      asked.push(opts?.kind ?? 'item');
+      await new Promise<void>((resolve) => opts?.signal?.addEventListener('abort', () => resolve(), { once: true }));
+    },
+  });
+  const herdWith = (channel: ClaimChannel) => new Herd({
+    sha256: HASH, name: 'f.bin', browse: hangingBrowse, alone: true,
+    daemon: { instance: 'Passim-SELF', channel: async () => channel },
+    canBid: true, windowMs: 400, waitMs: 60_000, pollMs: 50, maxElections: 1,
+  });
+
+  it('decides at once with no claims window: it bids, wins and turns the bid into a fetching claim', async () => {
+    asked.length = 0;
+    const kinds: string[] = [];
+    const herd = herdWith(channelWith(0, kinds));
+    herd.start();
+    const sources = [];
+    for await (const s of herd.sources(new Set())) sources.push(s);
+    assert.deepEqual(sources, [], 'straight to the CDN');
+    await herd.close();
+    assert.deepEqual(kinds, ['bid', 'fetching']);
+    assert.deepEqual(asked, [], 'no browse for bids or fetching claims');
+  });
+
+  it('still waits when another local fetch holds a claim on the hash', async () => {
+    const herd = herdWith(channelWith(1, []));
+    herd.start();
+    const it = herd.sources(new Set())[Symbol.asyncIterator]();
+    const first = await Promise.race([it.next().then(() => 'decided'), new Promise((r) => setTimeout(() => r('waiting'), 200))]);
+    assert.equal(first, 'waiting');
+    await herd.close();
+  });
+});

@@ -10,7 +10,8 @@ import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { peerAgent } from '../../lib/fetch/dispatchers.js';
+import { cdnAgent } from '../../lib/fetch/dispatchers.js';
+import { PeerConnections } from '../../lib/fetch/peer-request.js';
 import { PEER_LIMITS, withLimits, type SourceLimits } from '../../lib/fetch/limits.js';
 import { SourceError, verifiedDownload } from '../../lib/fetch/verified-download.js';
 import { acquireHashWriter, BATCH_SIZE, HashWriterError, MAX_BATCHES, WORKER_MIN_SIZE, type HashingSink } from '../../lib/fetch/hash-writer.js';
@@ -68,20 +69,25 @@ const fx = new Fixtures();
 const server = (h: Handler): Promise<TestServer> => fx.server(kc, h);
 const dir = (): string => fx.dir();
 
-/** The two ways to a peer: undici's pool (peerPool) and a plain TLS socket per download (the default). */
-type Via = 'undici pool' | 'direct TLS';
-const VIAS: Via[] = ['undici pool', 'direct TLS'];
+/**
+ * The ways a body comes in: undici's pool (the CDN's, verifying our test certificate), a plain TLS
+ * socket per download (a single fetch from a peer) and kept-alive plain TLS sockets (batches).
+ */
+type Via = 'undici pool' | 'direct TLS' | 'kept-alive TLS';
+const VIAS: Via[] = ['undici pool', 'direct TLS', 'kept-alive TLS'];
 
 async function download(via: Via, url: string, d: string, o: { limits?: Partial<SourceLimits>; signal?: AbortSignal; onProgress?: (n: number) => void } = {}) {
   const limits = withLimits(PEER_LIMITS, { ...LIMITS, ...o.limits });
-  const agent = via === 'undici pool' ? peerAgent(limits) : undefined;
+  const agent = via === 'undici pool' ? cdnAgent(limits, kc.cert) : undefined;
+  const peerConnections = via === 'kept-alive TLS' ? new PeerConnections() : undefined;
   try {
     return await verifiedDownload({
-      url, dispatcher: agent ?? 'peer', expectedSha256: HASH, dir: d, name: 'big.bin', limits, redirects: 'same-origin',
+      url, dispatcher: agent ?? 'peer', peerConnections, expectedSha256: HASH, dir: d, name: 'big.bin', limits, redirects: 'same-origin',
       signal: o.signal, onProgress: o.onProgress && ((n) => o.onProgress!(n)),
     });
   } finally {
     await agent?.destroy();
+    peerConnections?.close();
   }
 }
 

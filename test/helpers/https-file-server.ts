@@ -3,7 +3,7 @@
  * paths. Run inside a namespace with `node --import tsx test/helpers/https-file-server.ts CONFIG_JSON`
  * where CONFIG_JSON = { port, cert, key, routes: { "/path": { file?: string, status?: number,
  * location?: string, stall?: { first?: number, afterBytes?: number }, bytesPerSec?: number } } }.
- * Prints "ready <port>" and one "hit <path>" line per request.
+ * Prints "ready <port>", one "hit <path>" line per request and a "connection" line per TLS connection.
  * `stall`: the first `first` (default 1) requests of the route get the headers and `afterBytes`
  * (default 65536) bytes of the body, then nothing more until the client goes away.
  * `bytesPerSec`: the body is sent at about that rate (in 20 pieces a second).
@@ -50,6 +50,7 @@ const server = createServer({ cert: readFileSync(cfg.cert), key: readFileSync(cf
   }
   createReadStream(route.file).pipe(res);
 });
+server.on('secureConnection', () => process.stdout.write('connection\n'));
 server.listen(cfg.port, cfg.host ?? '0.0.0.0', () => {
   const a = server.address();
   process.stdout.write(`ready ${typeof a === 'object' && a ? a.port : cfg.port}\n`);

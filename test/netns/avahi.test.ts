@@ -52,6 +52,14 @@ let capture: MdnsHost;
 let hitsX: string[] = [];
 const f1 = { name: 'firmware.cab', data: randomBytes(300_000), hash: '' };
 f1.hash = sha(f1.data);
+/** more files X's Avahi advertises (one service, a subtype each, as upstream registers them): a batch's worth */
+const many = Array.from({ length: 10 }, (_, i) => {
+  const data = randomBytes(20_000 + i * 7_000);
+  return { name: `pkg${i}.deb`, data, hash: sha(data) };
+});
+
+/** TLS connections made to each file server, by its list of hits */
+const connections = new Map<string[], number>();
 
 /** An HTTPS file server on host:port; resolves with the list of paths it is asked for (grows). */
 async function fileServer(host: LanHost, port: number, routes: Record<string, { file: string }>): Promise<string[]> {
@@ -63,6 +71,7 @@ async function fileServer(host: LanHost, port: number, routes: Record<string, { 
     createInterface({ input: p.stdout! }).on('line', (l) => {
       if (l.startsWith('ready')) res();
       if (l.startsWith('hit ')) hits.push(l.slice(4));
+      if (l === 'connection') connections.set(hits, (connections.get(hits) ?? 0) + 1);
     });
     void p.then(() => rej(new Error(`file server on ${host.address}:${port} exited`)));
   });
@@ -130,10 +139,12 @@ before(async () => {
     (async () => {
       const av = await startAvahi(X, {
         hostName: 'avahi-x',
-        services: [{ name: 'Passim-A1A1', type: '_cache._tcp', subtypes: [avahiSubtype(f1.hash)], port: 27500 }],
+        services: [{ name: 'Passim-A1A1', type: '_cache._tcp', subtypes: [f1, ...many].map((f) => avahiSubtype(f.hash)), port: 27500 }],
       });
       avahis.push(av);
-      hitsX = await fileServer(X, 27500, { [`/${f1.name}`]: { file: file1 } });
+      const routes: Record<string, { file: string }> = { [`/${f1.name}`]: { file: file1 } };
+      for (const f of many) routes[`/${f.name}`] = { file: await put(f.name, f.data) };
+      hitsX = await fileServer(X, 27500, routes);
       return av;
     })(),
     startDaemon({ host: Y }).then((dd) => { daemons.push(dd); return dd; }),
@@ -184,6 +195,29 @@ test('Avahi peer → our client: passim fetch finds an Avahi-advertised peer; ou
   const followed = await Y.exec('sh', ['-c', `curl -skL --max-redirs 5 '${url}' | sha256sum`]);
   assert.equal(followed.stdout.split(' ')[0], f1.hash);
   assert.deepEqual(hitsX, [`/${f1.name}`, `/${f1.name}`], 'the redirect was followed to the Avahi peer');
+});
+
+test('Avahi peer → our batch: passim fetch --from gets every file an Avahi peer advertises, over kept-alive connections', { skip }, async () => {
+  const dir = await mkdtemp(join(work, 'batch-'));
+  const list = join(dir, 'list');
+  await writeFile(list, many.map((f) => `${f.hash} ${f.name}`).join('\n') + '\n');
+  const before = hitsX.length;
+  const connBefore = connections.get(hitsX) ?? 0;
+  const r = await passim(['fetch', '--from', list, '-o', dir, '--no-cdn', '--no-publish', '--json', '--socket', join(work, 'none.sock')], { host: Y });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { path: string; source: string; peer: string });
+  assert.equal(lines.length, many.length);
+  for (const l of lines) {
+    assert.equal(l.source, 'peer', JSON.stringify(l));
+    assert.match(l.peer, new RegExp(`^${esc(X.address)}(:27500)?$`));
+  }
+  for (const f of many) assert.ok((await readFile(join(dir, f.name))).equals(f.data), f.name);
+  assert.deepEqual(hitsX.slice(before).sort(), many.map((f) => `/${f.name}`).sort());
+  // two downloads at a time from one peer, each connection kept for the next file
+  const opened = (connections.get(hitsX) ?? 0) - connBefore;
+  assert.ok(opened >= 1 && opened <= 2, `${opened} connections for ${many.length} files`);
+  // Avahi answered every one-shot query whole: none of its answer was dropped for want of room
+  assert.doesNotMatch(avX.log(), /not fitting in legacy unicast packet/);
 });
 
 test('our daemon → Avahi browser: avahi-browse/avahi-resolve see our instance, subtype, port, host, address, goodbye', { skip }, async () => {

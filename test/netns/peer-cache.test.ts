@@ -149,3 +149,30 @@ test('a hash nobody announced: B\'s lookup browses and a peer answers (302); the
   assert.deepEqual(queriesFor(hidden, since2), [], 'answered from the cache');
   await capture.call('stop');
 });
+
+test('alone: with A gone (its goodbyes heard), B says so and asks nobody for an unknown hash, at the loopback lookup or in a batch; A back: B is not alone', { skip, timeout: 90_000 }, async () => {
+  const unknown = sha(randomBytes(16));
+  assert.equal((await peersOn(B, dB, [unknown])).alone, false, 'A is on the LAN');
+  await dA.stop();
+  await eventually('B alone', async () => ((await peersOn(B, dB, [unknown])).alone === true ? true : undefined), 20_000);
+
+  const since = capture.mark();
+  const none = await B.exec('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code}', `https://127.0.0.1:27500/x?sha256=${unknown}`]);
+  assert.equal(none.stdout, '404');
+  const batch = [sha(randomBytes(16)), sha(randomBytes(16))];
+  const list = join(work, 'alone-list');
+  await writeFile(list, batch.map((h, i) => `${h} f${i}.bin`).join('\n') + '\n');
+  const out = await mkdtemp(join(work, 'alone-out-'));
+  const r = await passim(['fetch', '--from', list, '-o', out, '--no-cdn', '--json', '--socket', dB.socket], { host: B });
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stdout, /no peer found/);
+  // a marker B sends after both: its query is seen, so anything sent before it would have been too
+  const marker = sha(randomBytes(16));
+  await passim(['fetch', 'm.bin', '--sha256', marker, '--no-cdn', '--timeout', '100', '--socket', join(work, 'none.sock')], { host: B });
+  await eventually('the marker query captured', async () => (queriesFor(marker, since).length ? true : undefined));
+  assert.deepEqual(queriesFor(unknown, since), [], 'the loopback lookup asked nobody');
+  for (const h of batch) assert.deepEqual(queriesFor(h, since), [], 'the batch asked nobody');
+
+  dA = await startDaemon({ host: A, root: dA.root, readyTimeout: 60_000 });
+  await eventually('B hears A again', async () => ((await peersOn(B, dB, [unknown])).alone === false ? true : undefined), 20_000);
+});

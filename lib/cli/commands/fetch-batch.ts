@@ -67,11 +67,27 @@ export async function runBatch(args: BatchRunArgs, options: BatchOptions): Promi
     const t = `${done}/${entries.length} files${failed ? ` (${failed} failed)` : ''}, ${humanBytes(bytes + inFlight)}`;
     spinner.text = t.length > columns - 4 ? `${t.slice(0, Math.max(0, columns - 5))}…` : t;
   };
-  /** a line to the terminal without tearing the spinner */
+  /**
+   * A line out. On a terminal at once, without tearing the spinner; piped, the lines of files that
+   * finish together go out in one write (a pipe write is synchronous, and wakes the reader each time).
+   */
+  const pending = new Map<NodeJS.WriteStream, string[]>();
+  let flushing: NodeJS.Immediate | undefined;
+  const flush = () => {
+    flushing = undefined;
+    for (const [stream, lines] of pending) if (lines.length) stream.write(lines.splice(0).join(''));
+  };
   const say = (stream: NodeJS.WriteStream, line: string) => {
-    spinner?.stop();
+    if (!spinner) {
+      let lines = pending.get(stream);
+      if (!lines) pending.set(stream, (lines = []));
+      lines.push(line + '\n');
+      flushing ??= setImmediate(flush);
+      return;
+    }
+    spinner.stop();
     stream.write(line + '\n');
-    spinner?.start();
+    spinner.start();
   };
 
   const ac = new AbortController();
@@ -132,6 +148,8 @@ export async function runBatch(args: BatchRunArgs, options: BatchOptions): Promi
     }));
     await batch.close();
   } finally {
+    if (flushing) clearImmediate(flushing);
+    flush();
     spinner?.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
