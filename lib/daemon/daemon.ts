@@ -8,17 +8,15 @@ import type { Logger } from '../core/logger.js';
 import { version } from '../core/version.js';
 import type { DaemonSettings } from './options.js';
 import { lockStateDir, type StateLock } from './state-lock.js';
-import { Store } from '../store/store.js';
-import { startHttpsServer } from '../http/server.js';
+import type { Store } from '../store/store.js';
 import { Responder } from '../discovery/responder.js';
 import { PeerCache } from '../discovery/peer-cache.js';
 import { lookupPeer, mdnsFinder, LOOKUP_WINDOW_MS, type PeerFinder } from '../discovery/peer-lookup.js';
-import { startControlServer } from '../control/server.js';
 import { ClaimTable } from '../control/claims.js';
 import type { PeersReply, StatusReply } from '../control/api.js';
 import type { ItemInfo } from '../store/types.js';
 import type { DaemonConfig } from '../core/config.js';
-import { WideArea, WIDE_AREA_KEYS } from './wide-area.js';
+import type { WideArea } from './wide-area.js';
 import { collectGarbage } from './v8-flags.js';
 import type { Peer, PeerVia } from '../discovery/types.js';
 import { WIDE_AREA_TTL } from '../discovery/wide-area/records.js';
@@ -39,6 +37,8 @@ export interface DaemonHooks {
 const LIVE_KEYS = [['cooldown', 'Cooldown'], ['carbonCost', 'CarbonCost'], ['maxItemSize', 'MaxItemSize'], ['metered', 'Metered']] as const;
 const RESTART_KEYS = [['port', 'Port'], ['bind', 'Bind'], ['interfaces', 'Interfaces'], ['ipv6', 'IPv6'], ['path', 'Path'],
   ['localhostOnly', 'LocalhostOnly'], ['maxUploads', 'MaxUploads'], ['maxUploadsPerPeer', 'MaxUploadsPerPeer']] as const;
+/** passim.conf keys of the wide-area part (Domain=): a change restarts that part. */
+const WIDE_AREA_KEYS = [['domain', 'Domain'], ['dnsServer', 'DnsServer'], ['dnsKeyFile', 'DnsKeyFile']] as const;
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 export class Daemon {
@@ -48,6 +48,8 @@ export class Daemon {
   private control?: Closable;
   private dbus?: Closable & { notify(): void };
   private responder?: Responder;
+  /** the responder's start (probing, then claiming), begun before the rest of the daemon is up */
+  private probing?: Promise<void>;
   /** wide-area DNS-SD (Domain=): registration fed like the responder, and zone lookups */
   private wideArea?: WideArea;
   /** local fetches' in-progress claims, advertised for herd suppression (lib/fetch/herd.ts) */
@@ -142,6 +144,22 @@ export class Daemon {
     const sp = statePaths(paths.stateDir);
     try {
       this.lock = await lockStateDir(sp.lockFile);
+      // mDNS first: probing is ~1 s of waiting (RFC 6762 §8.1) and the names depend on nothing
+      // below, so it overlaps loading the rest of the daemon, the store and the static catalog and
+      // starting HTTPS. The names are claimed (announced, answered) only once HTTPS listens. With
+      // port 0 (tests) the port is known only then: the responder is made after it.
+      let httpsUp!: { resolve(): void; reject(err: unknown): void };
+      const announceAfter = new Promise<void>((resolve, reject) => { httpsUp = { resolve, reject }; });
+      announceAfter.catch(() => undefined); // the responder may not be waiting on it
+      if (config.port) this.makeResponder(config.port);
+      if (this.advertising && this.responder) {
+        this.probing = this.responder.start({ announceAfter });
+        this.probing.catch(() => undefined); // awaited in startAdvertising; a failure meanwhile must not be unhandled
+      }
+      // loaded while the first probes go out
+      const [{ Store }, { startHttpsServer }, { startControlServer }] = await Promise.all([
+        import('../store/store.js'), import('../http/server.js'), import('../control/server.js'),
+      ]);
       const store = new Store({
         stateDir: paths.stateDir,
         dataDir: config.path,
@@ -154,26 +172,21 @@ export class Daemon {
       await store.load({ staticInBackground: true });
       this.store = store;
 
-      this.http = await startHttpsServer({
-        store,
-        config,
-        stateDir: paths.stateDir,
-        logger: this.log,
-        findPeer: (hash) => this.findPeer(hash),
-        indexInfo: () => ({ status: this.status().status, name: this.instanceName }),
-      });
-      // the port may have been 0 (tests): the responder must advertise the real one
-      this.responder = new Responder({
-        port: this.http.port,
-        interfaces: config.interfaces.length ? config.interfaces : undefined,
-        ipv6: config.ipv6,
-        instanceName: this.hooks.instanceName,
-        hostName: hostname(),
-        logger: this.log,
-        onResponse: (msg, from) => this.peerCache.ingest(msg, from),
-      });
-      const responder = this.responder;
-      this.peerCache.start((q) => responder.query(q.questions, q.link));
+      try {
+        this.http = await startHttpsServer({
+          store,
+          config,
+          stateDir: paths.stateDir,
+          logger: this.log,
+          findPeer: (hash) => this.findPeer(hash),
+          indexInfo: () => ({ status: this.status().status, name: this.instanceName }),
+        });
+      } catch (err) {
+        httpsUp.reject(err);
+        throw err;
+      }
+      httpsUp.resolve();
+      const responder = this.responder ?? this.makeResponder(this.http.port);
       // wired before anything else awaits: static items found meanwhile go straight to the responder
       // (into its table while it probes; announced, within its rate, once it runs)
       // (the wide-area registrar, once started below, follows the same events)
@@ -187,7 +200,7 @@ export class Daemon {
         if (item.disabled) { this.responder?.remove(item.hash); this.wideArea?.registrar?.remove(item.hash); }
         else { this.responder?.add(item.hash); this.wideArea?.registrar?.add(item.hash); }
       });
-      if (this.advertising) this.responder.setHashes(store.advertisedHashes());
+      if (this.advertising) responder.setHashes(store.advertisedHashes());
 
       this.control = await startControlServer({
         socketPath: paths.socketPath,
@@ -203,6 +216,9 @@ export class Daemon {
       // once it is over, its transient objects go (promoted by the small young generation, they
       // would stay in RSS until V8's next full collection)
       store.startStaticScan(() => { if (store.size) collectGarbage(); });
+      // timers and watchers now, while that scan runs: it syncs the watchers as it ends (started
+      // after it, they would ask for a second full scan, whose garbage no collection follows)
+      store.startTimers();
 
       if (this.hooks.dbus !== false) {
         // loaded only when wanted: dbus-next and its native fd helper cost memory and start time
@@ -212,25 +228,43 @@ export class Daemon {
 
       if (this.advertising) await this.startAdvertising();
       await this.startWideArea(config);
-      store.startTimers();
       this.log.info(`passim ${version()} serving ${store.size} items on https port ${this.http.port}` +
-        `${this.advertising ? `, advertised as ${this.responder.instanceName}` : ' (not advertising)'}; control socket ${paths.socketPath}`);
+        `${this.advertising ? `, advertised as ${responder.instanceName}` : ' (not advertising)'}; control socket ${paths.socketPath}`);
     } catch (err) {
       await this.stop();
       throw err;
     }
   }
 
+  /** The mDNS responder for `port` (idle until started): it feeds the peer cache and sends its queries. */
+  private makeResponder(port: number): Responder {
+    const { config } = this.settings;
+    const responder = new Responder({
+      port,
+      interfaces: config.interfaces.length ? config.interfaces : undefined,
+      ipv6: config.ipv6,
+      instanceName: this.hooks.instanceName,
+      hostName: hostname(),
+      logger: this.log,
+      onResponse: (msg, from) => this.peerCache.ingest(msg, from),
+    });
+    this.responder = responder;
+    this.peerCache.start((q) => responder.query(q.questions, q.link));
+    return responder;
+  }
+
+  /** Probes (unless start() began it already) and, once the names are claimed, advertises every item. */
   private async startAdvertising(): Promise<void> {
     if (!this.responder || !this.store) return;
-    await this.responder.start();
+    await (this.probing ?? this.responder.start());
     this.responder.setHashes(this.store.advertisedHashes());
   }
 
   /** Builds the wide-area part from the config (nothing when Domain is empty). Throws ConfigError. */
   private async startWideArea(config: DaemonConfig): Promise<void> {
     if (!this.http || !this.store) return;
-    const wa = await WideArea.create({
+    // loaded only with a Domain: its DNS update and zone lookup code is not needed otherwise
+    const wa = !config.domain ? undefined : await (await import('./wide-area.js')).WideArea.create({
       config, configPath: this.settings.configPath, stateDir: this.settings.paths.stateDir,
       instance: this.responder?.instanceName || `Passim-${this.http.port.toString(16).toUpperCase().padStart(4, '0')}`,
       port: this.http.port, logger: this.log,

@@ -17,8 +17,6 @@ import { zoneBrowseMany } from '../discovery/wide-area/lookup.js';
 import { hostLabelFor, routableAddresses } from '../discovery/wide-area/records.js';
 import { fmt } from '../discovery/wide-area/transport.js';
 
-export const WIDE_AREA_KEYS = [['domain', 'Domain'], ['dnsServer', 'DnsServer'], ['dnsKeyFile', 'DnsKeyFile']] as const;
-
 export interface WideAreaSetup {
   config: DaemonConfig;
   configPath: string;

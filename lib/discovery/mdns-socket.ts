@@ -12,7 +12,7 @@
  */
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
-import makeMdns from 'multicast-dns';
+import { makeMulticastDns } from './dns-packet.js';
 import { decodeMessage, encodeMessage, MDNS_PORT, MDNS_V4, MDNS_V6, type Message, type OutMessage } from './packets.js';
 import type { LinkAddress } from './interfaces.js';
 import type { Logger } from '../core/logger.js';
@@ -43,7 +43,7 @@ export class MdnsSocket extends EventEmitter<MdnsSocketEvents> {
   readonly link: LinkAddress;
   readonly group: Destination;
   #socket: dgram.Socket;
-  #mdns: ReturnType<typeof makeMdns> | undefined;
+  #mdns: ReturnType<typeof makeMulticastDns> | undefined;
   #closed = false;
   readonly #port: number;
   readonly #log: Logger;
@@ -91,7 +91,7 @@ export class MdnsSocket extends EventEmitter<MdnsSocketEvents> {
       return;
     }
     const ours = new Set(this.#socket.listeners('message'));
-    const mdns = makeMdns({
+    const mdns = makeMulticastDns({
       socket: this.#socket,
       type: v6 ? 'udp6' : 'udp4',
       ip: this.group.address,

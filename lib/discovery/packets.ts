@@ -6,7 +6,7 @@
  * encoded bytes. Decoding never throws: a malformed packet yields undefined, and records of types
  * we do not handle or with ill-shaped data are dropped.
  */
-import dnsPacket from 'dns-packet';
+import { dnsPacket, type DnsPacket } from './dns-packet.js';
 import { isKnownType, recordKey, type RR } from './records.js';
 
 /** Largest DNS message we send (UDP payload bytes): 1400 + 28 header bytes stays under a 1500 MTU. */
@@ -38,15 +38,15 @@ export interface OutMessage {
 
 const QU_BIT = 0x8000;
 
-function toPacket(m: OutMessage): dnsPacket.Packet {
+function toPacket(m: OutMessage): DnsPacket.Packet {
   return {
     id: m.id ?? 0,
     type: m.response ? 'response' : 'query',
     flags: m.response ? dnsPacket.AUTHORITATIVE_ANSWER : 0,
-    questions: (m.questions ?? []).map((q) => ({ name: q.name, type: q.type as dnsPacket.RecordType, class: 'IN' as const })),
-    answers: (m.answers ?? []) as unknown as dnsPacket.Answer[],
-    authorities: (m.authorities ?? []) as unknown as dnsPacket.Answer[],
-    additionals: (m.additionals ?? []) as unknown as dnsPacket.Answer[],
+    questions: (m.questions ?? []).map((q) => ({ name: q.name, type: q.type as DnsPacket.RecordType, class: 'IN' as const })),
+    answers: (m.answers ?? []) as unknown as DnsPacket.Answer[],
+    authorities: (m.authorities ?? []) as unknown as DnsPacket.Answer[],
+    additionals: (m.additionals ?? []) as unknown as DnsPacket.Answer[],
   };
 }
 
@@ -85,7 +85,7 @@ function plausibleCounts(buf: Buffer): boolean {
 /** Decodes a datagram; undefined for anything malformed. Never throws. */
 export function decodeMessage(buf: Buffer): Message | undefined {
   if (!Buffer.isBuffer(buf) || !plausibleCounts(buf)) return undefined;
-  let p: dnsPacket.DecodedPacket;
+  let p: DnsPacket.DecodedPacket;
   try {
     p = dnsPacket.decode(buf);
   } catch {

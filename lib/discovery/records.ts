@@ -3,7 +3,7 @@
  * PTR (service and subtype) TTL 4500 without cache-flush; TXT (one empty string) TTL 4500 with
  * cache-flush; SRV (0 0 port host.local) TTL 120 with cache-flush; A/AAAA TTL 120 with cache-flush.
  */
-import dnsPacket from 'dns-packet';
+import { dnsPacket } from './dns-packet.js';
 import { claimKindOfKey, hostFqdn, instanceFqdn, nameKey, SERVICE, SERVICES_META, subtypeName } from './names.js';
 
 export const TTL_SHARED = 4500;

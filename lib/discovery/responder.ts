@@ -83,6 +83,14 @@ interface LinkState {
   rescueTimer?: NodeJS.Timeout;
 }
 
+/** start({ announceAfter }): open once that promise settles (error: it rejected) */
+interface ProbeGate {
+  open: boolean;
+  error?: unknown;
+  /** called as it opens */
+  onOpen?: () => void;
+}
+
 interface ProbeRound {
   conflicts: Set<string>;
   lost: boolean;
@@ -162,20 +170,37 @@ export class Responder implements AdvertiserLike {
     return this.#state;
   }
 
-  /** Opens the sockets, probes and announces. Resolves once the names are claimed. */
-  start(): Promise<void> {
+  /**
+   * Opens the sockets, probes and announces. Resolves once the names are claimed. With
+   * `announceAfter`, probing starts at once but the names are not claimed (nothing announced or
+   * answered) before that promise resolves: until then a probe goes out every 250 ms, so a
+   * conflict or a simultaneous probe is still seen and settled as in any probe (the daemon starts
+   * probing before its HTTPS server listens: the ~1 s of probing overlaps its start-up). When it
+   * rejects, start() rejects with its error and nothing is announced. A second call returns the
+   * first call's promise.
+   */
+  start(opts: { announceAfter?: Promise<unknown> } = {}): Promise<void> {
     if (this.#state === 'stopped') return Promise.reject(new PassimError('mDNS responder already stopped'));
     this.#starting ??= (async () => {
+      let gate: ProbeGate | undefined;
+      if (opts.announceAfter) {
+        const g: ProbeGate = { open: false };
+        gate = g;
+        const open = (error?: unknown) => { g.open = true; g.error = error; g.onOpen?.(); };
+        opts.announceAfter.then(() => open(), (err: unknown) => open(err ?? new PassimError('mDNS: start aborted')));
+      }
       const links = this.#watcher.start();
       await Promise.all(links.map((l) => this.#openLink(l)));
       if (this.#links.size === 0) this.#log.warn('mDNS: no usable network interface yet; will advertise once one appears');
+      else this.#log.debug(`mDNS: probing ${this.#instance} on ${this.#links.size} link(s)`);
       this.#state = 'probing';
       try {
-        await this.#probeLoop();
+        await this.#probeLoop(gate);
       } catch (err) {
         if (this.#ac.signal.aborted) return;
         throw err;
       }
+      if (gate?.error !== undefined) throw gate.error;
       this.#onClaimed();
     })();
     return this.#starting;
@@ -423,7 +448,13 @@ export class Responder implements AdvertiserLike {
     });
   }
 
-  async #probeLoop(): Promise<void> {
+  /**
+   * Probes until the names are ours (renaming on conflict). With a `gate`, probing goes on (one
+   * probe per 250 ms after the usual three and the 250 ms after them) until it opens, and the
+   * names are claimed as it opens: three probes went unanswered already, and someone probing for
+   * the same names meanwhile saw the later ones (and is answered by us from then on).
+   */
+  async #probeLoop(gate?: ProbeGate): Promise<void> {
     let attempts = 0;
     for (;;) {
       attempts++;
@@ -431,9 +462,18 @@ export class Responder implements AdvertiserLike {
       const round: ProbeRound = { conflicts: new Set(), lost: false };
       this.#probe = round;
       await this.#sleep(randomInt(0, PROBE_INTERVAL_MS));
-      for (let i = 0; i < 3 && !round.conflicts.size && !round.lost; i++) {
+      for (let i = 0; (i < 3 || (gate && !gate.open)) && !round.conflicts.size && !round.lost; i++) {
         await this.#sendProbes();
-        await this.#sleep(PROBE_INTERVAL_MS);
+        if (gate && i >= 3) {
+          // only an extra probe's wait ends as the gate opens
+          if (gate.open) break;
+          gate.onOpen = () => round.wake?.();
+        }
+        try {
+          await this.#sleep(PROBE_INTERVAL_MS);
+        } finally {
+          if (gate) gate.onOpen = undefined;
+        }
       }
       this.#probe = undefined;
       if (round.conflicts.size) {
@@ -698,7 +738,10 @@ export class Responder implements AdvertiserLike {
         // the repeat skips records an answer multicast moments ago (≥ 1 s after the first
         // announcement, so it already was the second one): no duplicates within milliseconds (§6)
         if (repeat) recs = recs.filter((rr) => now - (ls.lastMulticast.get(recordKey(rr)) ?? -Infinity) >= ANNOUNCE_INTERVAL_MS / 2);
-        if (recs.length) for (const m of packResponses(recs, () => [])) void this.#sendMulticast(ls, m);
+        if (!recs.length) continue;
+        const msgs = packResponses(recs, () => []);
+        for (const m of msgs) void this.#sendMulticast(ls, m);
+        this.#log.debug(`mDNS: ${repeat ? 'repeated' : 'sent'} an announcement of ${recs.length} records in ${msgs.length} packets on ${ls.link.name}`);
       }
     };
     once(false);

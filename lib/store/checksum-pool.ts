@@ -191,6 +191,19 @@ export class ChecksumPool {
     await slot.worker.terminate();
   }
 
+  /**
+   * Ends the workers that have nothing to do now, without waiting for their idle time (a scan is
+   * over: each thread holds several MiB of memory until it ends). Busy ones end when idle as usual.
+   */
+  retireIdle(): void {
+    if (this.queue.length || this.bigQueue.length) return;
+    for (const slot of [...this.slots]) {
+      if (slot.inFlight > 0) continue;
+      if (slot.idleTimer) clearTimeout(slot.idleTimer);
+      void this.retire(slot);
+    }
+  }
+
   /** Ends every worker; queued and running jobs are rejected. */
   async close(): Promise<void> {
     this.closed = true;

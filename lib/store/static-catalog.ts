@@ -137,6 +137,7 @@ export class StaticCatalog {
       }
     }
     for (const list of await Promise.all(jobs)) for (const e of list) found.push(e);
+    this.pool.retireIdle(); // hashing is over: the threads' memory goes now, not after their idle time
     for (const path of [...this.memo.keys()]) {
       if (seen.has(path)) continue;
       this.memo.delete(path);

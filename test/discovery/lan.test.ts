@@ -237,6 +237,33 @@ test('IPv6 enabled: the peer is found by its link-local AAAA (scoped to the inte
   await C.call('stop');
 });
 
+test('announceAfter: probes go on until the gate opens, nothing is answered or announced before it, the names are claimed right after', { skip, timeout: 20000 }, async () => {
+  const h = sha('gated');
+  const since = D.mark();
+  await C.call('start', { port: 27504, hostName: 'gated', hashes: [h], hold: true });
+  const fromC = (e: HostEvent) => e.from === lan.hosts[2]!.address;
+  const isProbe = (e: HostEvent) => fromC(e) && e.packet?.type === 'query' && recs(e, 'authorities').length > 0;
+  // more than the usual three probes: still probing while held
+  let at = since;
+  for (let i = 0; i < 5; i++) at = D.events.indexOf(await D.waitFor(isProbe, { since: at, timeoutMs: 3000, what: `probe ${i + 1}` })) + 1;
+  const held = await B.call('browse', { hash: h, timeoutMs: 300 });
+  assert.deepEqual(held.peers, [], 'not answered while held');
+  // (C's previous responder may still be saying goodbye: only this one's records count)
+  const ofThisOne = (e: HostEvent) => { const t = JSON.stringify(allRecs(e)).toLowerCase(); return t.includes('gated.local') || t.includes(subtypeName(h).toLowerCase()); };
+  const early = D.events.slice(since).filter((e) => fromC(e) && isResponse(e) && ofThisOne(e));
+  assert.deepEqual(early.map((e) => allRecs(e).map((r) => `${r.name} ${r.type} ${r.ttl}`)), [], 'no response from C before the gate opens');
+  const opened = D.mark();
+  const r = await C.call('release');
+  assert.match(r.instanceName, /^Passim-[0-9A-F]{4}$/);
+  // claimed as the gate opens: no new round of probes
+  assert.ok(D.events.slice(opened).filter(isProbe).length <= 1, 'no new probe round after the gate opened');
+  const ann = await D.waitFor((e) => fromC(e) && isResponse(e) && has(e, `${r.instanceName}.${SERVICE}`, 'SRV'), { since: opened, what: 'announcement' });
+  assert.ok(has(ann, subtypeName(h), 'PTR'), 'the item found while probing is in the first announcement');
+  const found = await B.call('browse', { hash: h });
+  assert.deepEqual(found.peers.map((p: { port: number; instance: string }) => [p.port, p.instance]), [[27504, r.instanceName]]);
+  await C.call('stop');
+});
+
 test('10,000 hashes: no announcement flood, any one is answered, every packet ≤ 1400 bytes', { skip, timeout: 30000 }, async (t) => {
   const since = D.mark();
   const bulk = genHashes(10000, 'bulk');

@@ -6,7 +6,9 @@
  * Requests: {id, cmd, ...}; replies: {id, ok: true, result} or {id, ok: false, error}.
  * Unsolicited events: {event: 'packet' | 'unicast', hex, from, port, size, t}.
  *
- *   start {port, hashes?, gen?: {count, prefix}, instanceName?, hostName?, interfaces?, maxAnnouncedSubtypes?, ipv6?}
+ *   start {port, hashes?, gen?: {count, prefix}, instanceName?, hostName?, interfaces?, maxAnnouncedSubtypes?, ipv6?, hold?}
+ *                       hold: probing starts but the names are not claimed before `release` (announceAfter)
+ *   release {}          → opens a held start's gate; answers once the names are claimed
  *   add {hash} · remove {hash} · set {hashes?, gen?} · stop
  *   browse {hash, timeoutMs?, exclude?, interfaces?, ipv6?}   → {peers: [{...peer, ms}], totalMs}
  *   capture {}          → listens on 0.0.0.0:5353 (eth0 group membership) and reports every datagram
@@ -35,6 +37,8 @@ export function genHashes(count: number, prefix: string): string[] {
 type Req = Record<string, unknown> & { id: number; cmd: string };
 
 let responder: Responder | undefined;
+/** a start with `hold`: its gate and the start in progress */
+let held: { open: () => void; starting: Promise<void>; t: number } | undefined;
 let capture: dgram.Socket | undefined;
 let raw: dgram.Socket | undefined;
 let autoReply: ((msg: Buffer, rinfo: dgram.RemoteInfo) => void) | undefined;
@@ -73,9 +77,25 @@ async function handle(req: Req): Promise<unknown> {
         ipv6: req.ipv6 === true,
       });
       const t = Date.now();
+      if (req.hold) {
+        let open!: () => void;
+        const gate = new Promise<void>((r) => { open = r; });
+        responder.setHashes(hashesOf(req)); // in the table while probing, as the daemon's static items
+        held = { open, starting: responder.start({ announceAfter: gate }), t };
+        held.starting.catch(() => undefined);
+        return {};
+      }
       await responder.start();
       responder.setHashes(hashesOf(req));
       return { instanceName: responder.instanceName, hostName: responder.hostName, ms: Date.now() - t };
+    }
+    case 'release': {
+      const h = held!;
+      held = undefined;
+      const t = Date.now();
+      h.open();
+      await h.starting;
+      return { instanceName: responder!.instanceName, hostName: responder!.hostName, ms: Date.now() - t, startMs: Date.now() - h.t };
     }
     case 'add':
       responder!.add(String(req.hash));

@@ -3,7 +3,7 @@
  * hashing, the xattr cache written and then used without reading the file, big files not holding
  * up small ones, and no thread left once idle.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { stat, truncate, writeFile } from 'node:fs/promises';
@@ -97,17 +97,31 @@ test('small files are answered while a big one is still being hashed', async (t)
   await bigHash;
 });
 
-test('workers end when idle and start again for new work', async (t) => {
+/**
+ * A pool that has hashed one file (so a worker is up), `end` to make its workers go, then the
+ * checks that none is left and that new work starts one again.
+ */
+async function workersEnd(t: TestContext, idleMs: number, end: (pool: ChecksumPool) => Promise<void> | void): Promise<void> {
   const dir = await tempDir(t);
-  const pool = new ChecksumPool({ idleMs: 20 });
+  const pool = new ChecksumPool({ idleMs });
   defer(t, () => pool.close());
   const f = join(dir, 'f');
   await writeFile(f, 'x');
   await pool.checksum(f, await stampOf(f));
   assert.ok(pool.threads >= 1);
-  const deadline = Date.now() + 10_000;
-  while (pool.threads > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  assert.equal(pool.threads, 0, 'no worker thread left once idle');
+  await end(pool);
+  assert.equal(pool.threads, 0, 'no worker thread left');
   await writeFile(f, 'y');
-  assert.equal((await pool.checksum(f, await stampOf(f))).sha256, sha256('y'));
+  assert.equal((await pool.checksum(f, await stampOf(f))).sha256, sha256('y'), 'a new one starts for new work');
+}
+
+test('workers end when idle and start again for new work', async (t) => {
+  await workersEnd(t, 20, async (pool) => {
+    const deadline = Date.now() + 10_000;
+    while (pool.threads > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  });
+});
+
+test('retireIdle() ends idle workers at once (a scan is over), without waiting for their idle time', async (t) => {
+  await workersEnd(t, 60_000, (pool) => pool.retireIdle());
 });
