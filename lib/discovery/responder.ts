@@ -98,6 +98,8 @@ interface ProbeRound {
 }
 
 const PROBE_INTERVAL_MS = 250;
+/** queries kept for the sockets to open (the peer cache's first ones) */
+const MAX_UNSENT_QUERIES = 16;
 const ANNOUNCE_INTERVAL_MS = 1000;
 const LEGACY_TTL_MAX = 10;
 const BATCH_DELAY_MS = 10;
@@ -120,6 +122,8 @@ export class Responder implements AdvertiserLike {
   /** claim keys (`b`/`f` + first 60 hex) we advertise */
   readonly #claims = new Set<string>();
   readonly #links = new Map<string, LinkState>();
+  /** queries asked for before any socket was open */
+  readonly #unsent: Array<{ questions: Array<{ name: string; type: string }>; iface?: string }> = [];
   #state: State = 'idle';
   readonly #ac = new AbortController();
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -191,6 +195,7 @@ export class Responder implements AdvertiserLike {
       }
       const links = this.#watcher.start();
       await Promise.all(links.map((l) => this.#openLink(l)));
+      for (const q of this.#unsent.splice(0)) this.query(q.questions, q.iface);
       if (this.#links.size === 0) this.#log.warn('mDNS: no usable network interface yet; will advertise once one appears');
       else this.#log.debug(`mDNS: probing ${this.#instance} on ${this.#links.size} link(s)`);
       this.#state = 'probing';
@@ -238,6 +243,11 @@ export class Responder implements AdvertiserLike {
    */
   query(questions: Array<{ name: string; type: string }>, iface?: string): void {
     if (this.#state === 'stopped' || !questions.length) return;
+    // asked before the sockets are open (the peer cache starts with the daemon): sent once they are
+    if (!this.#links.size) {
+      if (this.#unsent.length < MAX_UNSENT_QUERIES) this.#unsent.push({ questions, iface });
+      return;
+    }
     const all = [...this.#links.values()];
     const on = all.filter((ls) => ls.link.name === iface);
     for (const ls of on.length ? on : all) void ls.sock.send({ response: false, questions });

@@ -194,3 +194,17 @@ test('query flood: the same multicast answer at most once a second (RFC 6762 §6
     await r.stop();
   }
 });
+
+test('a query asked before the sockets are open (the peer cache starts with the daemon) goes out once they are', async () => {
+  const { sockets, factory } = fakeFactory();
+  const r = new Responder({ port: 27500, interfaces: ['lo'], instanceName: 'Passim-EARLY', hostName: 'earlyhost', socketFactory: factory, logger: trapLogger(), pollIntervalMs: 60_000 });
+  r.query([{ name: '_cache._tcp.local', type: 'PTR' }]);
+  assert.equal(sockets.length, 0, 'no socket yet');
+  await r.start();
+  try {
+    const asked = sockets[0]!.sent.map(dec).filter((m) => !m.response && m.questions.some((q) => q.name === '_cache._tcp.local' && q.type === 'PTR'));
+    assert.equal(asked.length, 1);
+  } finally {
+    await r.stop();
+  }
+});
