@@ -65,11 +65,10 @@ export class BackgroundPublisher {
         const { resolvePaths } = await import('../core/paths.js');
         return new ControlClient(this.socketPath ?? resolvePaths().socketPath);
       })();
-      const c = await this.#client;
+      const [c, { publishBody }] = await Promise.all([this.#client, import('../control/client.js')]);
       const ms = (this.o.timeoutMs ?? 60_000) + job.size / (10 * 1024);
-      // `end` given: each read allocates what is left, not a whole 1 MiB buffer per small file; a
-      // function, so the client may send it again (it reuses its connections to the daemon)
-      const body = () => fh.createReadStream({ start: 0, end: Math.max(0, job.size - 1), highWaterMark: 1024 * 1024, autoClose: false });
+      // a function, so the client may send it again (it reuses its connections to the daemon)
+      const body = () => publishBody(fh, job.size);
       await withTimeout(c.publish(body, { name: job.name, sha256: job.sha256, size: job.size, cmdline: this.o.cmdline }), ms, 'no answer from the daemon');
       this.published.add(job.sha256);
     } catch (err) {

@@ -89,7 +89,7 @@ export class ControlClient {
         make: async () => {
           const { fh, size } = first ?? (await openForPublish(source));
           first = undefined;
-          return { body: Readable.from(fileChunks(fh, size), { objectMode: false }), size, done: () => fh.close().catch(() => {}) };
+          return { body: publishBody(fh, size), size, done: () => fh.close().catch(() => {}) };
         },
       };
       try {
@@ -346,20 +346,12 @@ function errCode(err: unknown): string | undefined {
 const PUBLISH_CHUNK = 1024 * 1024;
 
 /**
- * The file's bytes in order, each chunk read into a buffer of exactly its size: an fs ReadStream
- * reads into a full-size buffer and copies every short read (most files end in one), which for a
- * batch of files under a MiB is a copy of nearly every byte.
+ * The bytes of an open file to publish, `size` of them. With its end given, an fs ReadStream reads
+ * into buffers of exactly what is left (without it, each read gets a full-size buffer and a short
+ * one — the last of nearly every file — is copied). The handle stays open: the caller closes it.
  */
-async function* fileChunks(fh: FileHandle, size: number): AsyncGenerator<Buffer> {
-  let pos = 0;
-  while (pos < size) {
-    const want = Math.min(PUBLISH_CHUNK, size - pos);
-    const buf = Buffer.allocUnsafe(want);
-    const { bytesRead } = await fh.read(buf, 0, want, pos);
-    if (bytesRead === 0) throw new PassimError('the file shrank while it was being published');
-    pos += bytesRead;
-    yield bytesRead === want ? buf : buf.subarray(0, bytesRead);
-  }
+export function publishBody(fh: FileHandle, size: number): Readable {
+  return fh.createReadStream({ start: 0, end: Math.max(0, size - 1), highWaterMark: PUBLISH_CHUNK, autoClose: false });
 }
 
 /** Opens a file to publish (and its size), with one clear error for each way it can fail. */
