@@ -95,8 +95,8 @@ export async function runBatch(args: BatchRunArgs, options: BatchOptions): Promi
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const batch = new FetchBatch({
-    // many files: connections to a peer are kept alive across them (a TLS handshake per file would
-    // cost more than undici's per-byte overhead on small files)
+    // many files: connections to a peer are kept alive across them (a TLS handshake per small file
+    // would cost more than the file)
     peerPool: true,
     ...options,
     outputDir: outDir,
