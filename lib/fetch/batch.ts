@@ -3,9 +3,9 @@
  * `passim fetch --from`, the apt method and the wrappers add many entries.
  *
  * Per batch, once: the local daemon is probed (status + items), its control connection carries
- * every peers question, herd claim and publish, and one HTTPS connection pool per host (one
- * undici Agent for peers, one for the CDN: each keeps its connections to a host alive for the
- * whole batch) serves every download.
+ * every peers question, herd claim and publish, and two kinds of kept-alive HTTPS connections
+ * serve every download: PeerConnections (peer-request.ts, with peerPool) for peers and one undici
+ * Agent for the CDN, each keeping its connections to a host alive for the whole batch.
  *
  * Per round (the entries added within `gatherMs` of each other — apt adds them one by one): the
  * daemon is asked which peers it has heard announce the hashes (POST /peers; an old daemon without
