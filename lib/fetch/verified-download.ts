@@ -241,7 +241,8 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
     const w: HashingSink = inline ? new InlineHashWriter() : acquireHashWriter();
     writer = w;
     w.onError = (err) => fail(new SourceError('fatal', err.message, { cause: err }));
-    w.begin(fh.fd);
+    // a file fsynced at the end may skip the page cache (hash-write-worker.ts: O_DIRECT)
+    w.begin(fh.fd, { direct: opts.fsync !== false });
     writing = true;
     let received = 0;
     let lastWindow = 0;

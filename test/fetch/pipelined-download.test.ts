@@ -5,8 +5,9 @@
  * exercised; misbehaving servers must still be refused with nothing left behind. Loopback only.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -31,6 +32,7 @@ import {
   type KeyCert,
   type TestServer,
 } from './helpers.js';
+import { requires } from '../helpers/requires.js';
 
 const SIZE = 20 * 1024 * 1024;
 const DATA = randomBytes(SIZE);
@@ -214,7 +216,7 @@ describe('the hashing sinks (worker and same-thread)', () => {
       assert.ok(readFileSync(path).equals(DATA));
     });
 
-    it(`${which} reports a write error (fd open read-only) from end() and onError`, async () => {
+    for (const direct of [false, true]) it(`${which} reports a write error (fd open read-only${direct ? ', direct asked' : ''}) from end() and onError`, async () => {
       const d = dir();
       const path = join(d, 'ro.bin');
       closeSync(openSync(path, 'wx'));
@@ -223,7 +225,7 @@ describe('the hashing sinks (worker and same-thread)', () => {
       let reported: HashWriterError | undefined;
       w.onError = (e) => { reported = e; };
       try {
-        w.begin(fd);
+        w.begin(fd, { direct });
         w.write(DATA.subarray(0, 3 * BATCH_SIZE));
         await assert.rejects(w.end(), (e: unknown) => e instanceof HashWriterError && e.code === 'EBADF');
         assert.equal(reported?.code, 'EBADF');
@@ -232,6 +234,68 @@ describe('the hashing sinks (worker and same-thread)', () => {
         w.release();
         closeSync(fd);
       }
+      assert.equal(statSync(path).size, 0, 'nothing written through a second, writable opening of the file');
     });
   }
+
+  it('HashWriter with direct: whole blocks go around the page cache (O_DIRECT) where the filesystem allows, the odd tail through the fd', async () => {
+    const d = dir();
+    const size = 3 * BATCH_SIZE + 1000; // the last batch ends off a block boundary
+    const path = join(d, 'direct.bin');
+    const fd = openSync(path, 'wx');
+    const w = acquireHashWriter();
+    try {
+      w.begin(fd, { direct: true });
+      for (let off = 0; off < size; off += 65_536) {
+        if (!w.write(DATA.subarray(off, Math.min(off + 65_536, size)))) await new Promise<void>((r) => { w.onDrain = r; });
+      }
+      const r = await w.end();
+      assert.equal(r.sha256, sha256(DATA.subarray(0, size)));
+      assert.equal(r.size, size);
+      assert.equal(r.direct, directWorks(d) ? size - (size % 512) : 0);
+    } finally {
+      w.release();
+      closeSync(fd);
+    }
+    assert.ok(readFileSync(path).equals(DATA.subarray(0, size)));
+  });
+
+  it('HashWriter with direct leaves at most the odd tail of the file in the page cache', { skip: requires('fincore') }, async (t) => {
+    const d = dir();
+    if (!directWorks(d)) return t.skip(`the filesystem of ${d} refuses O_DIRECT`);
+    const size = 8 * BATCH_SIZE + 1000;
+    const path = join(d, 'cached.bin');
+    const fd = openSync(path, 'wx');
+    const w = acquireHashWriter();
+    try {
+      w.begin(fd, { direct: true });
+      if (!w.write(DATA.subarray(0, size))) await new Promise<void>((r) => { w.onDrain = r; });
+      await w.end();
+    } finally {
+      w.release();
+      closeSync(fd);
+    }
+    const resident = Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], { encoding: 'utf8' }).trim());
+    assert.ok(resident <= 4096, `${resident} bytes of the file in the page cache (at most its last page expected)`);
+  });
 });
+
+/** Whether `dir`'s filesystem takes an O_DIRECT write (from page-aligned memory: a WebAssembly memory's). */
+function directWorks(dir: string): boolean {
+  const path = join(dir, 'probe-direct');
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_DIRECT);
+  } catch {
+    return false;
+  }
+  try {
+    const page = new Uint8Array(new (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } } })
+      .WebAssembly.Memory({ initial: 1 }).buffer, 0, 4096);
+    return writeSync(fd, page, 0, 4096, 0) === 4096;
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}

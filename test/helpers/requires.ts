@@ -31,6 +31,7 @@ const PACKAGE = {
   'dpkg-scanpackages': 'dpkg-dev',
   dig: 'bind9-dnsutils',
   named: 'bind9',
+  fincore: 'util-linux-extra',
   fish: 'fish',
   groff: 'groff-base',
   gzip: 'gzip',
