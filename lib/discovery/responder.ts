@@ -20,7 +20,9 @@
  * Many subtypes: answered from a Map; announcements carry the base records plus at most
  * `maxAnnouncedSubtypes` (default 100) newly added subtypes per second (a token bucket, so items
  * added one by one — a static dir being hashed — cost no more than one big batch), packed ~10 per
- * message (< 1400 bytes); the rest are only answered when asked. Goodbyes are sent for subtypes that may
+ * message (< 1400 bytes); the rest are only answered when asked. The first announcement puts first
+ * the subtypes someone asked for while we probed (a restart under a querying peer's feet), so they
+ * need not ask again. Goodbyes are sent for subtypes that may
  * be in someone's cache (announced, or answered by multicast/QU within their TTL).
  *
  * In-progress claims (herd suppression, lib/fetch/herd.ts): `addClaim(hash, 'bid'|'fetching')`
@@ -109,6 +111,8 @@ const DEFEND_INTERVAL_MS = 250;
 const RESCUE_DELAY_MS = 20;
 /** sources remembered by the unicast rate limiter before it forgets idle ones */
 const UNICAST_SOURCES_MAX = 4096;
+/** subtypes remembered from queries heard while probing (a restart during a busy batch asks for many) */
+const ASKED_WHILE_PROBING_MAX = 1024;
 
 export class Responder implements AdvertiserLike {
   #claimed = '';
@@ -142,6 +146,8 @@ export class Responder implements AdvertiserLike {
   #stopping: Promise<void> | undefined;
   /** subtypes that may still be announced this second (refilled at maxAnnouncedSubtypes per second) */
   #announceBudget = { tokens: 0, at: 0 };
+  /** subtype and claim keys someone asked for while we probed: first in the claiming announcement */
+  readonly #askedWhileProbing = new Set<string>();
 
   constructor(opts: ResponderConfig) {
     if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) throw new UsageError(`invalid port for mDNS: ${opts.port}`);
@@ -524,10 +530,29 @@ export class Responder implements AdvertiserLike {
     this.#claimed = this.#instance;
     this.#log.info(`mDNS: advertising ${this.#instance}.${'_cache._tcp.local'} (host ${this.#host}.local, port ${this.#port}, ${this.#subtypes.size} items)`);
     const max = this.#cfg.maxAnnouncedSubtypes ?? 100;
-    const subs = [...this.#claims, ...[...this.#subtypes].slice(0, max)];
+    // what peers asked for while we probed (a restart under their feet) comes first: their next
+    // question may be a while off
+    const asked = [...this.#askedWhileProbing].filter((k) => this.#has(k));
+    this.#askedWhileProbing.clear();
+    const items = new Set(asked.filter((k) => !claimKindOfKey(k)).slice(0, max));
+    for (const k of this.#subtypes) {
+      if (items.size >= max) break;
+      items.add(k);
+    }
+    const subs = [...new Set([...this.#claims, ...asked.filter((k) => claimKindOfKey(k))]), ...items];
     this.#announceBudget = { tokens: 0, at: Date.now() }; // this announcement spends this second's budget
     this.#pendingAnnounce.clear();
     this.#announce((ls) => [...this.#baseRecords(ls), ...subs.filter((k) => this.#has(k)).map((k) => this.#subtypePtr(k))]);
+  }
+
+  /** Keeps the subtype and claim keys a query asks for (at most ASKED_WHILE_PROBING_MAX). */
+  #noteAsked(msg: Message): void {
+    for (const q of msg.questions) {
+      if (this.#askedWhileProbing.size >= ASKED_WHILE_PROBING_MAX) return;
+      if (q.type !== 'PTR' && q.type !== 'ANY') continue;
+      const k = advertisedKeyOf(q.name);
+      if (k) this.#askedWhileProbing.add(k);
+    }
   }
 
   /** A conflict after the names were claimed (RFC 6762 §9): probe again (and rename if it persists). */
@@ -666,6 +691,7 @@ export class Responder implements AdvertiserLike {
         }
       }
     }
+    if (this.#state === 'probing') this.#noteAsked(msg);
     if (this.#state !== 'running' || !msg.questions.length) return;
     const zone = this.#zone(ls);
     const legacy = rinfo.port !== MDNS_PORT;

@@ -208,3 +208,35 @@ test('a query asked before the sockets are open (the peer cache starts with the 
     await r.stop();
   }
 });
+
+test('subtypes asked for while we probe (a restart under a querying peer) are in the first announcement, ahead of the rest', { skip, timeout: 15000 }, async () => {
+  const { sockets, factory, made } = fakeFactory();
+  const hashes = Array.from({ length: 50 }, (_, i) => sha(`restart-${i}`));
+  const r = new Responder({
+    port: 27500, interfaces: ['lo'], instanceName: 'Passim-ASKD', hostName: 'askedhost', socketFactory: factory, logger: trapLogger(),
+    pollIntervalMs: 60_000, maxAnnouncedSubtypes: 2,
+  });
+  r.setHashes(hashes);
+  const socketMade = new Promise<FakeSocket>((resolve) => made.once('socket', resolve));
+  const started = r.start();
+  try {
+    const sock = await socketMade;
+    await sock.waitSent(isProbe, 5000, 'the first probe');
+    assert.equal(r.state, 'probing');
+    // one legacy (one-shot, ephemeral port) and one QM question, for hashes well past the first two
+    for (const [h, port] of [[hashes[40]!, 40000], [hashes[45]!, 5353]] as const) {
+      const buf = dnsPacket.encode({ type: 'query', id: port === 5353 ? 0 : 7, questions: [{ name: subtypeName(h), type: 'PTR' }] });
+      sock.receive(buf, rinfo('127.0.0.9', port, buf.length));
+    }
+    const announcement = sock.waitSent(announcesSrv(27500), 5000, 'the first announcement');
+    await started;
+    const names = dec(await announcement).answers.filter((rr) => rr.type === 'PTR').map((rr) => rr.name);
+    assert.ok(names.includes(subtypeName(hashes[40]!)), 'the subtype asked by a one-shot query is announced');
+    assert.ok(names.includes(subtypeName(hashes[45]!)), 'the subtype asked by a QM query is announced');
+    assert.ok(!names.includes(subtypeName(hashes[41]!)), 'a subtype nobody asked for, past the budget, is not');
+    assert.equal(sockets.length, 1);
+  } finally {
+    await started.catch(() => undefined);
+    await r.stop();
+  }
+});
