@@ -27,7 +27,7 @@ import {
 /** What the control server needs of the store (the real Store satisfies it). */
 export interface ControlStore {
   list(): ItemInfo[];
-  publish(source: Readable, opts: PublishOptions): Promise<ItemInfo>;
+  publish(source: Readable, opts: PublishOptions, sizeHint?: number): Promise<ItemInfo>;
   unpublish(hash: string): Promise<ItemInfo>;
   verify?(fix: boolean): Promise<VerifyReply>;
 }
@@ -215,7 +215,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: ControlSe
     }
     allow(method, 'POST');
     const p = publishOptions(q);
-    const item = await opts.store.publish(req, p);
+    const length = Number(req.headers['content-length']);
+    const item = await opts.store.publish(req, p, Number.isSafeInteger(length) ? length : undefined);
     return sendJson(res, 201, item);
   }
   if (path.startsWith(ROUTES.items + '/')) {

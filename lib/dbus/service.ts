@@ -109,8 +109,11 @@ function destroyAndWait(stream: Readable): Promise<void> {
   });
 }
 
-/** A readable over a received fd: regular files (and memfds) from their current offset; pipes and sockets as streams. */
-async function streamFromFd(fd: number): Promise<Readable> {
+/**
+ * A readable over a received fd: regular files (and memfds) from their current offset; pipes and
+ * sockets as streams. `size`: what is left of a regular file (the store's size hint).
+ */
+async function streamFromFd(fd: number): Promise<{ source: Readable; size?: number }> {
   let st;
   try {
     st = await fstatAsync(fd);
@@ -119,11 +122,12 @@ async function streamFromFd(fd: number): Promise<Readable> {
     throw new DbusReplyError(ERROR_INVALID_ARGS, `invalid handle: ${(err as Error).message}`);
   }
   if (st.isFile()) {
-    // no `start`: reads follow the fd's own offset, as GUnixInputStream does upstream
-    return createReadStream('', { fd, autoClose: true });
+    // no `start`: reads follow the fd's own offset, as GUnixInputStream does upstream (so the
+    // size is a hint: all of the file, whatever its offset)
+    return { source: createReadStream('', { fd, autoClose: true }), size: st.size };
   }
   if (st.isFIFO() || st.isSocket()) {
-    return new Socket({ fd, readable: true, writable: false });
+    return { source: new Socket({ fd, readable: true, writable: false }) };
   }
   closeQuietly(fd);
   throw new DbusReplyError(ERROR_INVALID_ARGS, 'invalid handle: not a regular file, pipe or socket');
@@ -332,8 +336,9 @@ export async function startDbusService(opts: DbusServiceOptions): Promise<DbusSe
       const cmdline = await callerCmdline(msg.sender);
       const taken = fd;
       fd = 'taken';
-      source = await streamFromFd(taken);
-      const item = await opts.store.publish(source, { ...publishOpts, cmdline: cmdline ?? publishOpts.cmdline });
+      const from = await streamFromFd(taken);
+      source = from.source;
+      const item = await opts.store.publish(source, { ...publishOpts, cmdline: cmdline ?? publishOpts.cmdline }, from.size);
       log.info(`D-Bus: published ${item.hash} ${item.basename}${cmdline ? ` for ${cmdline}` : ''}`);
     } catch (err) {
       failure = err;

@@ -52,7 +52,7 @@ import { PeerConnections } from './peer-request.js';
 import { DEFAULT_DISCOVERY_MS, type FetchProgress, type FetchResult } from './result.js';
 import { daemonFor, localSource, orderedSources, PeerQueue, peerUrl, probeDaemon, probeLocalDaemon, type DaemonView, type Source } from './sources.js';
 import { SourceError, verifiedDownload } from './verified-download.js';
-import { WORKER_MIN_SIZE } from './hash-writer.js';
+import { WORKER_MIN_SIZE } from '../core/hash-writer.js';
 
 export interface BatchOptions {
   /** directory for entries without `output` (default the current directory) */

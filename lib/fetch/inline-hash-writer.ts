@@ -7,7 +7,7 @@
 import { fsync, writev } from 'node:fs';
 import type { Hash } from 'node:crypto';
 import { newSha256 } from '../core/sha256.js';
-import { HashWriterError, type HashingSink } from './hash-writer.js';
+import { HashWriterError, type HashingSink } from '../core/hash-writer.js';
 
 /** Bytes waiting for the disk above which write() asks the caller to wait. */
 const HIGH_WATER = 4 * 1024 * 1024;

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
-import { acquireHashWriter, HashWriterError, WORKER_MIN_SIZE, type HashingSink } from './hash-writer.js';
+import { acquireHashWriter, HashWriterError, WORKER_MIN_SIZE, type HashingSink } from '../core/hash-writer.js';
 import { InlineHashWriter } from './inline-hash-writer.js';
 import { version } from '../core/version.js';
 import type { SourceLimits } from './limits.js';

@@ -331,7 +331,8 @@ export class Store extends EventEmitter implements ItemStore {
 
   // ---------------------------------------------------------------- publish / unpublish
 
-  async publish(source: Readable, options: PublishOptions): Promise<ItemInfo> {
+  /** `sizeHint`: how big the source says it is (a big one is written by a worker, publish.ts) */
+  async publish(source: Readable, options: PublishOptions, sizeHint?: number): Promise<ItemInfo> {
     if (this.closed || !this.loaded) throw new PassimError('the store is not open');
     const o = checkPublishOptions(options);
     let bootTime: string | undefined;
@@ -343,7 +344,7 @@ export class Store extends EventEmitter implements ItemStore {
     if (o.expectedSha256 && (this.items.has(o.expectedSha256) || this.pending.has(o.expectedSha256))) {
       throw new ItemExistsError(`an item with sha256 ${o.expectedSha256} is already published`);
     }
-    const tmp = await streamToTemp(source, this.dataDir, this.maxItemSize);
+    const tmp = await streamToTemp(source, this.dataDir, this.maxItemSize, sizeHint);
     const hash = tmp.sha256;
     const discard = () => unlink(tmp.tempPath).catch(() => {});
     if (o.expectedSha256 && o.expectedSha256 !== hash) {

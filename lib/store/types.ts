@@ -55,7 +55,8 @@ export interface ItemStore {
   readonly size: number;
   /** hashes that should be advertised over mDNS now (enabled items, static included) */
   advertisedHashes(): string[];
-  publish(source: Readable, opts: PublishOptions): Promise<ItemInfo>;
+  /** `sizeHint`: how big the source says it is (a big one is written by a worker) */
+  publish(source: Readable, opts: PublishOptions, sizeHint?: number): Promise<ItemInfo>;
   unpublish(hash: string): Promise<ItemInfo>;
   /**
    * Called by the HTTP server after a complete response of `bytes` to a non-loopback peer:

@@ -5,9 +5,8 @@
  * exercised; misbehaving servers must still be refused with nothing left behind. Loopback only.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,7 +14,7 @@ import { cdnAgent } from '../../lib/fetch/dispatchers.js';
 import { PeerConnections } from '../../lib/fetch/peer-request.js';
 import { PEER_LIMITS, withLimits, type SourceLimits } from '../../lib/fetch/limits.js';
 import { SourceError, verifiedDownload } from '../../lib/fetch/verified-download.js';
-import { acquireHashWriter, BATCH_SIZE, HashWriterError, MAX_BATCHES, WORKER_MIN_SIZE, type HashingSink } from '../../lib/fetch/hash-writer.js';
+import { acquireHashWriter, BATCH_SIZE, HashWriterError, MAX_BATCHES, WORKER_MIN_SIZE, type HashingSink } from '../../lib/core/hash-writer.js';
 import { InlineHashWriter } from '../../lib/fetch/inline-hash-writer.js';
 import {
   Fixtures,
@@ -33,6 +32,7 @@ import {
   type TestServer,
 } from './helpers.js';
 import { requires } from '../helpers/requires.js';
+import { directWorks, pageCacheBytes } from '../helpers/direct-io.js';
 
 const SIZE = 20 * 1024 * 1024;
 const DATA = randomBytes(SIZE);
@@ -275,27 +275,7 @@ describe('the hashing sinks (worker and same-thread)', () => {
       w.release();
       closeSync(fd);
     }
-    const resident = Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], { encoding: 'utf8' }).trim());
+    const resident = pageCacheBytes(path);
     assert.ok(resident <= 4096, `${resident} bytes of the file in the page cache (at most its last page expected)`);
   });
 });
-
-/** Whether `dir`'s filesystem takes an O_DIRECT write (from page-aligned memory: a WebAssembly memory's). */
-function directWorks(dir: string): boolean {
-  const path = join(dir, 'probe-direct');
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_DIRECT);
-  } catch {
-    return false;
-  }
-  try {
-    const page = new Uint8Array(new (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } } })
-      .WebAssembly.Memory({ initial: 1 }).buffer, 0, 4096);
-    return writeSync(fd, page, 0, 4096, 0) === 4096;
-  } catch {
-    return false;
-  } finally {
-    closeSync(fd);
-  }
-}

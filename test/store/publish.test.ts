@@ -1,10 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ChecksumMismatchError, InvalidNameError, ItemExistsError, TooLargeError, UsageError } from '../../lib/core/errors.js';
 import type { ItemInfo } from '../../lib/store/types.js';
+import { directWorks, pageCacheBytes } from '../helpers/direct-io.js';
+import { requires } from '../helpers/requires.js';
 import { body, xattrHex, xattrText, listDir, openStore, sha256, tempDir, waitForEvent } from './helpers.js';
 
 test('publish writes data/<hash>-<name> with upstream xattrs, logs PBLSH and emits added', async (t) => {
@@ -109,6 +112,37 @@ test('a failing source removes the temp file', async (t) => {
   await assert.rejects(store.publish(failing, { basename: 'f' }), /peer went away/);
   assert.deepEqual(await listDir(join(state, 'data')), []);
 });
+
+test('a big source (size hint ≥ 8 MiB) is written by the worker: same bytes, hash and xattrs; errors leave nothing', async (t) => {
+  const state = await tempDir(t);
+  const store = await openStore(t, { stateDir: state, maxItemSize: 64 * 1024 * 1024 });
+  const data = randomBytes(9 * 1024 * 1024 + 333); // ends off a block boundary
+  const item = await store.publish(Readable.from(chunked(data, 65_536)), { basename: 'big.bin', shareLimit: 3 }, data.length);
+  assert.equal(item.hash, sha256(data));
+  assert.equal(item.size, data.length);
+  if (!requires('fincore') && directWorks(join(state, 'data'))) {
+    // written around the page cache (O_DIRECT), all but the odd tail (before anything reads it)
+    assert.ok(pageCacheBytes(item.path) <= 4096, `${pageCacheBytes(item.path)} bytes of the item in the page cache`);
+  }
+  assert.ok((await readFile(item.path)).equals(data));
+  assert.equal(await xattrHex(item.path, 'user.share_limit'), '03000000');
+  assert.deepEqual(await listDir(join(state, 'data')), [`${item.hash}-big.bin`]);
+  // a hint that lies low is no way past MaxItemSize: the bytes that arrive count
+  const endless = Readable.from((function* () { for (;;) yield Buffer.alloc(1024 * 1024, 5); })());
+  await assert.rejects(store.publish(endless, { basename: 'liar.bin' }, 10 * 1024 * 1024), TooLargeError);
+  // a source failing mid-way leaves no temp file
+  const failing = Readable.from((async function* () {
+    yield* chunked(data.subarray(0, 4 * 1024 * 1024), 65_536);
+    throw new Error('peer went away');
+  })());
+  await assert.rejects(store.publish(failing, { basename: 'f.bin' }, data.length), /peer went away/);
+  assert.deepEqual(await listDir(join(state, 'data')), [`${item.hash}-big.bin`]);
+  endless.destroy();
+});
+
+function* chunked(buf: Buffer, size: number): Generator<Buffer> {
+  for (let off = 0; off < buf.length; off += size) yield buf.subarray(off, off + size);
+}
 
 test('concurrent publishes of the same bytes: exactly one wins', async (t) => {
   const state = await tempDir(t);

@@ -18,6 +18,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { WORKER_SOURCE, type FromWorker, type ToWorker } from './hash-write-worker.js';
+import { reapplyV8Flags } from './kept-v8-flags.js';
 
 /** Size of one batch handed to the worker. */
 export const BATCH_SIZE = 1024 * 1024;
@@ -65,8 +66,8 @@ export interface HashingSink {
   end(fsync?: boolean): Promise<HashedFile>;
   /** abandons the download; resolves once nothing of the sink touches the fd */
   stop(): Promise<void>;
-  /** done with it (workers go back to the pool) */
-  release(): void;
+  /** done with it (workers go back to the pool unless keep is false) */
+  release(o?: { keep?: boolean }): void;
 }
 
 export interface HashedFile {
@@ -111,6 +112,9 @@ export class HashWriter implements HashingSink {
     const pages = (MAX_BATCHES * BATCH_SIZE) / WASM_PAGE;
     this.slots = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer;
     this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { slots: this.slots, slotSize: BATCH_SIZE } });
+    // a new isolate resets some process-wide V8 flags (the daemon's young generation, kept-v8-flags.ts)
+    this.worker.once('online', reapplyV8Flags);
+    this.worker.once('exit', reapplyV8Flags);
     this.worker.on('message', (m: FromWorker) => this.onMessage(m));
     this.worker.on('error', (err) => {
       this.deadError ??= new HashWriterError(`hash worker failed: ${err.message}`);
@@ -200,11 +204,14 @@ export class HashWriter implements HashingSink {
     return !this.dead && !this.deadError;
   }
 
-  /** Back to the pool (or ended, if it failed or the pool is full). */
-  release(): void {
+  /**
+   * Back to the pool (or ended, if it failed or the pool is full); `keep: false` ends it anyway
+   * (the daemon keeps no idle worker and its batch memory between rare big publishes).
+   */
+  release(o: { keep?: boolean } = {}): void {
     this.onDrain = undefined;
     this.onError = undefined;
-    if (this.active || this.dead || this.error || idle.length >= IDLE_MAX) {
+    if (o.keep === false || this.active || this.dead || this.error || idle.length >= IDLE_MAX) {
       this.dead = true;
       void this.worker.terminate();
       return;
