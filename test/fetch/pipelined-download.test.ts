@@ -1,6 +1,6 @@
 /**
  * The pipelined download path: bodies of WORKER_MIN_SIZE and more (or of unknown size) are hashed
- * and written by a worker thread while this thread receives (lib/fetch/hash-writer.ts). Bodies
+ * and written by a worker thread while this thread receives (lib/core/hash-writer.ts). Bodies
  * here are 20 MiB, over the writer's buffer pool, so backpressure between the two threads is
  * exercised; misbehaving servers must still be refused with nothing left behind. Loopback only.
  */
