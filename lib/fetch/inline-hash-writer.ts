@@ -1,5 +1,5 @@
 /**
- * The same-thread counterpart of HashWriter (hash-writer.ts), same interface: hashes each chunk on
+ * The same-thread counterpart of HashWriter (core/hash-writer.ts), same interface: hashes each chunk on
  * this thread as it comes (no copy) and writes the chunks gathered meanwhile with one writev at a
  * time through libuv's pool. For bodies known to be small, where booting a worker costs more than
  * the hashing it saves (and for PASSIM_FETCH_HASHING=inline, to compare the two).

@@ -1,6 +1,6 @@
 /**
  * Downloads one URL into a temp file beside the target, hashing while streaming (this thread
- * receives; a worker hashes and writes in parallel, see hash-writer.ts), and returns the temp file
+ * receives; a worker hashes and writes in parallel, see core/hash-writer.ts), and returns the temp file
  * only when the bytes hash to the expected sha256. Anything else — wrong status, wrong
  * length, too slow, too big, redirect not allowed, TLS or network trouble, wrong bytes — throws a
  * SourceError and leaves no temp file behind.
@@ -225,7 +225,7 @@ export async function verifiedDownload(opts: DownloadOptions): Promise<DownloadR
     }
 
     // 3. stream: this thread receives (TLS, HTTP) and counts; the writer's worker hashes and
-    //    writes the batches in parallel (hash-writer.ts); its buffer pool is the backpressure
+    //    writes the batches in parallel (core/hash-writer.ts); its buffer pool is the backpressure
     tmpPath = tempPathFor(opts.dir, opts.name);
     try {
       fh = await open(tmpPath, 'wx', 0o644);
