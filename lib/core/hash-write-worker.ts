@@ -59,8 +59,8 @@ const { closeSync, constants, fdatasync, fsyncSync, openSync, readFileSync, writ
 
 const port = parentPort;
 const { slots, slotSize } = workerData;
-/** O_DIRECT wants whole blocks at block offsets (512 covers the devices Linux has) */
-const BLOCK = 512;
+/** O_DIRECT wants whole blocks at block offsets: a page covers 512-byte and 4096-byte sector devices alike */
+const BLOCK = 4096;
 const IN_FLIGHT = 2;
 let fd = -1;
 let dfd = -1; // the same file opened O_DIRECT, or -1

@@ -19,7 +19,8 @@
  *
  * Many subtypes: answered from a Map; announcements carry the base records plus at most
  * `maxAnnouncedSubtypes` (default 100) newly added subtypes per second (a token bucket, so items
- * added one by one — a static dir being hashed — cost no more than one big batch), packed ~10 per
+ * added one by one — a static dir being hashed — cost no more than one big batch; up to a second's
+ * worth wait for their tokens, the rest are not announced), packed ~10 per
  * message (< 1400 bytes); the rest are only answered when asked. The first announcement puts first
  * the subtypes someone asked for while we probed (a restart under a querying peer's feet), so they
  * need not ask again. Goodbyes are sent for subtypes that may
@@ -319,12 +320,12 @@ export class Responder implements AdvertiserLike {
     }
   }
 
-  #scheduleFlush(): void {
+  #scheduleFlush(ms = BATCH_DELAY_MS): void {
     if (this.#flushTimer) return;
     this.#flushTimer = setTimeout(() => {
       this.#flushTimer = undefined;
       this.#flushPending();
-    }, BATCH_DELAY_MS);
+    }, ms);
   }
 
   #flushPending(): void {
@@ -348,7 +349,13 @@ export class Responder implements AdvertiserLike {
     const n = Math.min(fresh.length, Math.floor(b.tokens));
     b.tokens -= n;
     const announce = [...claims, ...fresh.slice(0, n)];
-    if (fresh.length > n) this.#log.debug(`mDNS: ${fresh.length} new items, announcing ${n}; the rest are answered on query`);
+    // what the budget cannot take now waits for its tokens, up to a second's worth (a burst of
+    // publishes right after the names were claimed is all announced); the rest are answered on query
+    const waiting = fresh.slice(n, n + max);
+    for (const k of waiting) this.#pendingAnnounce.add(k);
+    if (waiting.length) this.#scheduleFlush(Math.max(BATCH_DELAY_MS, Math.ceil(1000 / max)));
+    const dropped = fresh.length - n - waiting.length;
+    if (dropped > 0) this.#log.debug(`mDNS: ${fresh.length} new items, announcing ${n} now and ${waiting.length} within a second; the rest are answered on query`);
     if (announce.length) this.#announce(() => announce.filter((k) => this.#has(k)).map((k) => this.#subtypePtr(k)));
   }
 
