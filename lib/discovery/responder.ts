@@ -19,8 +19,8 @@
  *
  * Many subtypes: answered from a Map; announcements carry the base records plus at most
  * `maxAnnouncedSubtypes` (default 100) newly added subtypes per second (a token bucket, so items
- * added one by one — a static dir being hashed — cost no more than one big batch; up to a second's
- * worth wait for their tokens, the rest are not announced), packed ~10 per
+ * added one by one — a static dir being hashed — cost no more than one big batch; of a burst, up
+ * to a second's worth are announced, waiting for their tokens if need be), packed ~10 per
  * message (< 1400 bytes); the rest are only answered when asked. The first announcement puts first
  * the subtypes someone asked for while we probed (a restart under a querying peer's feet), so they
  * need not ask again. Goodbyes are sent for subtypes that may
@@ -349,9 +349,10 @@ export class Responder implements AdvertiserLike {
     const n = Math.min(fresh.length, Math.floor(b.tokens));
     b.tokens -= n;
     const announce = [...claims, ...fresh.slice(0, n)];
-    // what the budget cannot take now waits for its tokens, up to a second's worth (a burst of
-    // publishes right after the names were claimed is all announced); the rest are answered on query
-    const waiting = fresh.slice(n, n + max);
+    // of the new items, up to a second's worth are announced: what the budget cannot take now waits
+    // for its tokens (a burst of publishes right after the names were claimed is all announced);
+    // the rest of a bigger burst (10,000 hashes set at once) are answered on query
+    const waiting = fresh.slice(n, max);
     for (const k of waiting) this.#pendingAnnounce.add(k);
     if (waiting.length) this.#scheduleFlush(Math.max(BATCH_DELAY_MS, Math.ceil(1000 / max)));
     const dropped = fresh.length - n - waiting.length;
