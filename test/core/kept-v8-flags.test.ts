@@ -21,7 +21,8 @@ test('a flag set plainly is undone by a worker start: the young generation grows
   assert.ok(after > before, `young generation ${before} → ${after} bytes`);
 });
 
-test('a kept flag survives a worker start: the young generation keeps its size', async () => {
+test('a kept flag survives a worker start: the young generation does not grow', async () => {
   const { before, after } = await youngGeneration('kept');
-  assert.equal(after, before);
+  // V8 may still shrink it (low survival): seen once, 4 → 2 MiB, in a bare-Node run
+  assert.ok(after <= before, `young generation ${before} → ${after} bytes`);
 });
